@@ -1,0 +1,84 @@
+# Chaperone — every target bootstraps its own toolchain: Node >= 22.19 (Node 24 from the npm
+# registry into .tools/ when the system one is older), npm dependencies, host packages and the
+# test control plane. `make test` on a fresh clone needs nothing else.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(shell hack/ensure-node.sh)
+ifeq ($(NODE_BIN),)
+$(error could not provide Node >= 22.19; see the message above)
+endif
+export PATH := $(NODE_BIN):$(PATH)
+# Native addons (better-sqlite3, libpg-query) build from source against the Node we run on.
+ifneq ($(findstring /.tools/,$(NODE_BIN)),)
+export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
+endif
+
+DEPS_STAMP := node_modules/.chaperone-deps
+WORKSPACE_MANIFESTS := package.json package-lock.json $(wildcard */package.json)
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-16s %s\n", $$1, $$2 }'
+
+$(DEPS_STAMP): $(WORKSPACE_MANIFESTS)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+.PHONY: deps
+deps: $(DEPS_STAMP) host ## install npm dependencies and host packages
+
+.PHONY: host
+host: ## Debian packages and the unprivileged test account (idempotent)
+	bash hack/setup-host.sh
+
+.PHONY: control-plane
+control-plane: ## build kube-apiserver + etcd from the Go module proxy (cached in ~/.cache/chaperone)
+	bash hack/build-control-plane.sh >/dev/null
+
+.PHONY: build
+build: $(DEPS_STAMP) ## compile every workspace (tsc -b)
+	npx tsc -b
+
+.PHONY: typecheck
+typecheck: build
+	npx tsc -p hack/tsconfig.json
+
+.PHONY: lint
+lint: $(DEPS_STAMP) ## biome lint + format check
+	npx biome check .
+
+.PHONY: gen
+gen: $(DEPS_STAMP) ## regenerate api/src/generated from crds/
+	node hack/gen-api-types.ts
+
+.PHONY: test
+test: lint typecheck host control-plane ## lint, typecheck, unit + integration tests against real servers
+	npx vitest run --project unit --project integration
+
+.PHONY: test-unit
+test-unit: $(DEPS_STAMP) ## unit tests only (no servers)
+	npx vitest run --project unit
+
+.PHONY: test-integration
+test-integration: $(DEPS_STAMP) host control-plane ## integration tests (PostgreSQL, sshd, kube-apiserver)
+	npx vitest run --project integration
+
+.PHONY: demo
+demo: build host control-plane ## start a real API server, apply the CRDs and examples, show them
+	node testkit/dist/demo.js
+
+.PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
+dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)
+	node testkit/dist/cli.js postgres
+dev-sshd: build host ## run a harness sshd by hand
+	node testkit/dist/cli.js sshd
+dev-control-plane: build control-plane ## run etcd + kube-apiserver with CRDs by hand
+	node testkit/dist/cli.js control-plane
+dev-oidc: build ## run the local OIDC issuer by hand
+	node testkit/dist/cli.js oidc
+
+.PHONY: clean
+clean: ## remove build output (keeps .tools and the control-plane cache)
+	rm -rf */dist

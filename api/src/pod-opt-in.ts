@@ -1,0 +1,30 @@
+// Pod opt-in keys (Istio / Linkerd / Vault injector conventions). The one place they are spelled:
+// the webhook, the operator and the docs use these.
+
+/** Pod label that opts a single pod in: `chaperone.dev/inject: "true"`. */
+export const INJECT_LABEL = 'chaperone.dev/inject';
+export const INJECT_LABEL_VALUE = 'true';
+
+/** Namespace label that opts every pod of the namespace in: `chaperone.dev/injection: enabled`. */
+export const NAMESPACE_INJECTION_LABEL = 'chaperone.dev/injection';
+export const NAMESPACE_INJECTION_ENABLED = 'enabled';
+
+/** Pod annotation naming the Connections (same namespace) the sidecar serves: `orders-db,bastion`. */
+export const CONNECTIONS_ANNOTATION = 'chaperone.dev/connections';
+
+/** Pod annotation the webhook sets after injecting; makes injection idempotent. */
+export const STATUS_ANNOTATION = 'chaperone.dev/status';
+export const STATUS_INJECTED = 'injected';
+
+/** Audience of the projected ServiceAccount token the sidecar shows the broker. */
+export const SIDECAR_TOKEN_AUDIENCE = 'chaperone';
+
+/** Connection names from a `chaperone.dev/connections` value: comma-separated, trimmed, deduplicated. */
+export function parseConnectionsAnnotation(value: string | undefined): string[] {
+  if (!value) return [];
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  return [...new Set(names)];
+}

@@ -1,0 +1,19 @@
+// Test harness: real servers on loopback for any test project (and for running by hand, see cli.ts).
+export {
+  type ControlPlane,
+  type ControlPlaneOptions,
+  installCrds,
+  startControlPlane,
+  TESTKIT_FIELD_MANAGER,
+  type TestUser,
+} from './control-plane.js';
+export { asUser, type HostUser, hostUser } from './host-user.js';
+export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';
+export { canConnect, freePort, readBanner } from './net.js';
+export { type MintOptions, startOidcIssuer, type TestOidcIssuer } from './oidc-issuer.js';
+export { createTestCa, type IssuedCert, type TestCa } from './pki.js';
+export { type PostgresOptions, postgresBinDir, startPostgres, type TestPostgres } from './postgres.js';
+export { controlPlaneBinDir, pinnedVersions, REPO_ROOT, repoPath } from './repo.js';
+export { type RunResult, run, runOk } from './run.js';
+export { sshClientArgs, startSshd, type TestSshd } from './sshd.js';
+export { makeWorkDir, type WorkDir } from './workdir.js';
