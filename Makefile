@@ -67,7 +67,7 @@ test-integration: $(DEPS_STAMP) host control-plane ## integration tests (Postgre
 
 .PHONY: demo
 demo: build host control-plane ## start a real API server, apply the CRDs and examples, show them
-	node testkit/dist/demo.js
+	node hack/demo.ts
 
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)

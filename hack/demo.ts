@@ -36,7 +36,7 @@ try {
   ).catch(() => '');
   if (invalid) await kubectl(['apply', '-f', 'examples/invalid/postgres-with-ssh-credentials.yaml']);
 
-  step(4, 'A risky statement waits for a human: the broker creates an AccessRequest');
+  step(4, 'A risky statement waits for a human as an AccessRequest (this one comes from examples/)');
   await kubectl(['get', 'accessrequests', '-o', 'wide']);
 
   step(5, 'An approver (a real client-certificate user in group dba) answers with a status patch');

@@ -53,6 +53,21 @@ describe('real control plane (etcd + kube-apiserver)', () => {
     expect(cat.code).toBe(0);
   });
 
+  it('installs the CRDs with their CEL rules intact (nothing dropped on the way)', async () => {
+    const stored = await cp.kubectl(['get', 'crd', 'connections.chaperone.dev', '-o', 'json']);
+    const schema = JSON.parse(stored.stdout).spec.versions[0].schema.openAPIV3Schema;
+    const rules = (schema.properties.spec['x-kubernetes-validations'] ?? []) as Array<{ rule: string }>;
+    expect(rules.map((r) => r.rule).join('\n')).toContain("self.type == 'postgres'");
+    // And they are enforced right away, before anything else touched the CRDs.
+    const dry = await cp.kubectl([
+      'apply',
+      '--dry-run=server',
+      '-f',
+      join(examplesDir, 'invalid', 'postgres-with-ssh-credentials.yaml'),
+    ]);
+    expect(dry.code).not.toBe(0);
+  });
+
   it('kubectl applies the CRDs again (idempotent) and every example', async () => {
     const crds = await cp.kubectl([
       'apply',

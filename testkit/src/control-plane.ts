@@ -1,8 +1,7 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { startProcess, waitUntilReady } from './managed-process.js';
 import { freePort } from './net.js';
 import { createTestCa, type TestCa } from './pki.js';
@@ -45,6 +44,9 @@ export interface ControlPlane {
 }
 
 const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
+
+/** Field manager of the harness's server-side applies (`kubectl apply --server-side --field-manager=…` shares it). */
+export const TESTKIT_FIELD_MANAGER = 'chaperone-testkit';
 
 /**
  * Starts etcd and kube-apiserver (built by hack/build-control-plane.sh) envtest-style: RBAC,
@@ -218,7 +220,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     workDir: work.path,
     createUser,
     kubectl,
-    installCrds: () => installCrds(admin.kubeConfig()),
+    installCrds: () => installCrds(kubectlBin, admin.kubeconfigPath, admin.kubeConfig()),
     async stop() {
       await apiserver.stop('SIGTERM', 10_000);
       await etcd.stop('SIGTERM', 10_000);
@@ -236,29 +238,35 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   return cp;
 }
 
-/** Field manager of the harness's server-side applies (`kubectl apply --server-side --field-manager=…` shares it). */
-export const TESTKIT_FIELD_MANAGER = 'chaperone-testkit';
-
-/** Server-side applies every CRD in crds/ and waits until each is Established. */
-export async function installCrds(kc: k8s.KubeConfig, dir = repoPath('crds')): Promise<string[]> {
+/**
+ * Server-side applies every CRD in crds/ with kubectl and waits until each is Established.
+ * (Not through client-node's typed serializer: it silently drops `x-kubernetes-*` schema keys
+ * such as the CEL validation rules.)
+ */
+export async function installCrds(
+  kubectl: string,
+  kubeconfig: string,
+  kc: k8s.KubeConfig,
+  dir = repoPath('crds'),
+): Promise<string[]> {
+  const applied = await run(kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    'apply',
+    '--server-side',
+    `--field-manager=${TESTKIT_FIELD_MANAGER}`,
+    '-f',
+    dir,
+    '-o',
+    'name',
+  ]);
+  if (applied.code !== 0) throw new Error(`installing CRDs from ${dir} failed: ${applied.stderr}`);
+  const names = applied.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((n) => n.replace(/^customresourcedefinition\.apiextensions\.k8s\.io\//, ''));
   const api = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
-  const names: string[] = [];
-  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort()) {
-    for (const doc of parseAllDocuments(await readFile(join(dir, file), 'utf8'))) {
-      const crd = doc.toJS() as k8s.V1CustomResourceDefinition | null;
-      if (crd?.kind !== 'CustomResourceDefinition') continue;
-      await objects.patch(
-        crd,
-        undefined,
-        undefined,
-        TESTKIT_FIELD_MANAGER,
-        true,
-        k8s.PatchStrategy.ServerSideApply,
-      );
-      names.push(crd.metadata?.name ?? '');
-    }
-  }
   const deadline = Date.now() + 30_000;
   for (const name of names) {
     for (;;) {
