@@ -66,8 +66,17 @@ test-integration: $(DEPS_STAMP) host control-plane ## integration tests (Postgre
 	npx vitest run --project integration
 
 .PHONY: demo
-demo: build host control-plane ## start a real API server, apply the CRDs and examples, show them
+demo: build host ## an agent through the sidecar: masking, approval, denial, recording (real PostgreSQL)
 	node hack/demo.ts
+
+.PHONY: demo-api
+demo-api: build host control-plane ## the CRDs on a real kube-apiserver: apply, refuse invalid, approve by kubectl patch
+	node hack/demo-api.ts
+
+.PHONY: bench
+bench: build host ## benchmarks (ratios against baselines measured in the same run; not tests)
+	@command -v pgbench >/dev/null && test -x /usr/sbin/pgbouncer || { echo "bench needs pgbench and pgbouncer: apt-get install -y postgresql-contrib pgbouncer"; exit 1; }
+	node bench/pg-gateway.ts
 
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)

@@ -1,0 +1,57 @@
+import type { Identity } from '../identity/identity.js';
+import type { CopyFormat } from './masking/copy-masker.js';
+
+/** The part of a statement that is safe to show approvers and to record (literals replaced). */
+export interface OperationSummary {
+  text: string;
+  fingerprint: string;
+  classes: string[];
+  tables: string[];
+  risks: string[];
+}
+
+/**
+ * How to mask the rows of a COPY … TO, which come without a RowDescription: by 1-based column
+ * position, or — for `COPY table TO` — by the table's columns, which the session looks up.
+ */
+export interface CopyMasking {
+  columns: Array<{ position: number; strategy: MaskStrategy }>;
+  table?: string;
+  format: CopyFormat;
+}
+
+export type GuardVerdict =
+  | { action: 'allow'; rule: string; summary: OperationSummary; copy?: CopyMasking }
+  | { action: 'deny'; reason: string; rule: string; summary: OperationSummary }
+  | {
+      action: 'approve';
+      copy?: CopyMasking;
+      reason: string;
+      rule: string;
+      policy: string;
+      approvers: { groups: string[]; users: string[] };
+      timeoutMs: number;
+      summary: OperationSummary;
+    };
+
+export type MaskStrategy = 'redact' | 'partial' | 'hash' | 'null';
+
+/** How result cells are masked for one session; resolved by column origin or by value. */
+export interface ResultMasking {
+  readonly hasColumnRules: boolean;
+  readonly hasDetectors: boolean;
+  /** Strategy for a column with a known origin, or undefined to leave it alone. */
+  strategyForColumn(schema: string, table: string, column: string): MaskStrategy | undefined;
+  /** For cells without an origin: the strategy of the first detector that matches the text. */
+  detect(text: string): MaskStrategy | undefined;
+}
+
+/** Policy for one authenticated session (identity × connection), consulted per statement. */
+export interface SessionPolicy {
+  /** Judges a simple-query string (all its statements) or the text of one Parse message. */
+  check(sql: string): GuardVerdict;
+  readonly masking: ResultMasking;
+}
+
+/** Builds the session policy, or says why this identity may not use the connection at all. */
+export type SessionPolicyFactory = (identity: Identity) => SessionPolicy | { refused: string };

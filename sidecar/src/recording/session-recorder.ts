@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import {
+  canonicalJson,
+  RECORDING_SCHEMA_VERSION,
+  type RecordedIdentity,
+  type RecordingEvent,
+  type RecordingEventType,
+} from '@chaperone/api';
+import type { Identity } from '../identity/identity.js';
+
+/** Where finished events go (JSON-lines files standalone; the spool + collector later). */
+export interface RecordingSink {
+  write(event: RecordingEvent): void;
+  flush(): Promise<void>;
+}
+
+type DataOf<T extends RecordingEventType> = Extract<RecordingEvent, { type: T }>['data'];
+
+/**
+ * Numbers and chains the events of one session: each carries the sha256 of the previous one's
+ * canonical JSON, so a deleted, reordered or edited event breaks the chain.
+ */
+export class SessionRecorder {
+  private seq = 0;
+  private prevHash = '';
+  private readonly identity: RecordedIdentity;
+
+  constructor(
+    private readonly sink: RecordingSink,
+    readonly sessionId: string,
+    readonly connection: string,
+    identity: Identity,
+  ) {
+    this.identity = toRecordedIdentity(identity);
+  }
+
+  record<T extends RecordingEventType>(type: T, data: DataOf<T>, rule?: string): void {
+    const event = {
+      v: RECORDING_SCHEMA_VERSION,
+      type,
+      sessionId: this.sessionId,
+      seq: this.seq++,
+      time: new Date().toISOString(),
+      identity: this.identity,
+      connection: this.connection,
+      rule,
+      prevHash: this.prevHash,
+      data,
+    } as RecordingEvent;
+    this.prevHash = hashEvent(event);
+    this.sink.write(event);
+  }
+
+  close(): Promise<void> {
+    return this.sink.flush();
+  }
+}
+
+export function hashEvent(event: RecordingEvent): string {
+  return createHash('sha256').update(canonicalJson(event)).digest('hex');
+}
+
+export function toRecordedIdentity(id: Identity): RecordedIdentity {
+  return {
+    serviceAccount: id.serviceAccount
+      ? `${id.serviceAccount.namespace}/${id.serviceAccount.name}`
+      : undefined,
+    pod: id.pod?.name,
+    user: id.user,
+    groups: id.groups,
+  };
+}

@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import type { Connection } from '@chaperone/api';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AdminServer } from '../admin/admin-server.js';
+import type { Identity } from '../identity/identity.js';
+import { type OidcIssuerConfig, OidcVerifier } from '../identity/oidc-verifier.js';
+import { LocalCancelRegistry, PostgresGateway } from '../postgres/gateway.js';
+import { postgresPolicyFactory } from '../postgres/postgres-policy.js';
+import { initSqlParser } from '../postgres/sql/index.js';
+import type { UpstreamTarget } from '../postgres/upstream.js';
+import { SessionRecorder } from '../recording/session-recorder.js';
+import { JsonLinesSink } from './jsonl-sink.js';
+import { loadStandaloneConfig } from './load-config.js';
+import { LocalApprovalGate } from './local-approvals.js';
+import { SecretCredentialSource } from './secret-credentials.js';
+
+export interface StandaloneOptions {
+  configDir: string;
+  /** The identity this sidecar's agent has (a pod's ServiceAccount in a cluster). */
+  serviceAccount: { namespace: string; name: string };
+  /** Serve only these Connections (default: every postgres Connection in the folder). */
+  connections?: string[];
+  recordingsDir: string;
+  adminPort: number;
+  /** Override listen ports (connection name → port), e.g. 0 for tests. */
+  listenPorts?: Record<string, number>;
+  oidc?: { issuers: OidcIssuerConfig[]; require: boolean; tokenUser: string };
+  maxMessageBytes?: number;
+  /** PEM certificate and key: offer TLS to agents that ask for it (SSLRequest). */
+  clientTls?: { cert: string; key: string };
+  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface RunningSidecar {
+  gateways: Map<string, PostgresGateway>;
+  admin: AdminServer;
+  approvals: LocalApprovalGate;
+  stop(): Promise<void>;
+}
+
+export function jsonLog(
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields: Record<string, unknown> = {},
+): void {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`,
+  );
+}
+
+export async function runStandalone(opts: StandaloneOptions): Promise<RunningSidecar> {
+  const log = opts.log ?? jsonLog;
+  // The SQL parser is WebAssembly: load it before the first agent connects.
+  const parserReady = initSqlParser();
+  const config = await loadStandaloneConfig(opts.configDir, opts.serviceAccount.namespace);
+  const wanted = config.connections.filter(
+    (c) =>
+      c.spec.type === 'postgres' && (!opts.connections || opts.connections.includes(c.metadata.name ?? '')),
+  );
+  for (const name of opts.connections ?? []) {
+    if (!config.connections.some((c) => c.metadata.name ?? '' === name)) {
+      throw new Error(`connection ${name} is not defined in ${opts.configDir}`);
+    }
+  }
+  const registry = new Registry();
+  registry.setDefaultLabels({ component: 'sidecar' });
+  collectDefaultMetrics({ register: registry, prefix: 'chaperone_sidecar_' });
+  let adminPort = opts.adminPort;
+  const approvals = new LocalApprovalGate(
+    (name) =>
+      `approve with: chaperone-sidecar approvals approve ${name} --admin http://127.0.0.1:${adminPort}`,
+  );
+  const credentials = new SecretCredentialSource(config.connections, config.secrets);
+  const podIdentity: Identity = { serviceAccount: opts.serviceAccount, groups: [] };
+  const verifier = opts.oidc?.issuers.length ? new OidcVerifier(opts.oidc.issuers) : undefined;
+  const cancels = new LocalCancelRegistry();
+  const hashKey = randomBytes(32);
+  await parserReady;
+  const gateways = new Map<string, PostgresGateway>();
+  for (const conn of wanted) {
+    const name = conn.metadata.name ?? '';
+    const gw = new PostgresGateway({
+      connection: name,
+      target: targetOf(conn, config.secrets),
+      listenHost: '127.0.0.1',
+      listenPort: opts.listenPorts?.[name] ?? conn.spec.listen.port,
+      podIdentity,
+      credentials,
+      policyFor: postgresPolicyFactory(conn, config.policies),
+      approvals,
+      recorderFor: (sessionId, identity) =>
+        new SessionRecorder(new JsonLinesSink(opts.recordingsDir, sessionId), sessionId, name, identity),
+      cancels,
+      tokenVerifier: verifier,
+      requireToken: opts.oidc?.require ?? false,
+      tokenUser: opts.oidc?.tokenUser ?? 'oidc',
+      maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024,
+      clientTls: opts.clientTls ? createSecureContext(opts.clientTls) : undefined,
+      maxConnections: 256,
+      hashKey,
+      log,
+    });
+    await gw.listen();
+    gateways.set(name, gw);
+    log('info', 'listening', { connection: name, address: `127.0.0.1:${gw.port}` });
+  }
+  let ready = false;
+  const admin = new AdminServer({
+    host: '127.0.0.1',
+    port: opts.adminPort,
+    registry,
+    approvals,
+    ready: () => ready,
+  });
+  await admin.listen();
+  adminPort = admin.port;
+  ready = true;
+  return {
+    gateways,
+    admin,
+    approvals,
+    async stop() {
+      ready = false;
+      await Promise.all([...gateways.values()].map((g) => g.close()));
+      await admin.close();
+    },
+  };
+}
+
+function targetOf(conn: Connection, secrets: Map<string, Record<string, string>>): UpstreamTarget {
+  const name = conn.metadata.name ?? '';
+  const ep = conn.spec.endpoint;
+  const tls = ep.tls ?? {};
+  const caRef = tls.caSecretRef;
+  const ca = caRef ? secrets.get(caRef.name)?.[caRef.key ?? 'ca.crt'] : undefined;
+  if (caRef && !ca)
+    throw new Error(`connection ${name}: CA Secret ${caRef.name} is not in the config folder`);
+  return {
+    host: ep.host ?? '127.0.0.1',
+    port: ep.port ?? 5432,
+    database: ep.database ?? 'postgres',
+    tls: { mode: tls.mode ?? 'verify-full', ca, serverName: tls.serverName },
+  };
+}
