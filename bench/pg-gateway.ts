@@ -211,7 +211,11 @@ try {
     rows.push({ path: 'sidecar', ...(await pgbench(plain.port, clients, script, work, agentEnv)) });
     clearInterval(sampler);
     rows.push({ path: 'sidecar+masking', ...(await pgbench(masked.port, clients, script, work, agentEnv)) });
-    rows.push({ path: 'pgbouncer', ...(await pgbench(bouncer.port, clients, script, work, agentEnv)) });
+    // pgbouncer's trust mode still wants the user in its auth_file.
+    rows.push({
+      path: 'pgbouncer',
+      ...(await pgbench(bouncer.port, clients, script, work, { ...agentEnv, PGUSER: 'postgres' })),
+    });
   }
 
   console.log(

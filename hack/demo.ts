@@ -99,13 +99,23 @@ try {
     PGDATABASE: 'orders',
     PGSSLMODE: 'disable',
   };
-  const agent = async (sql: string) => {
-    console.log(`${dim('agent$')} psql -c ${JSON.stringify(sql)}`);
-    const res = await run('psql', ['-X', '-v', 'VERBOSITY=default', '-c', sql], { env });
-    const out = `${res.stdout}${res.stderr}`.trimEnd().replace(/^/gm, '  ');
-    console.log(res.code === 0 ? out : red(out));
-    return res;
-  };
+  // psql's output is streamed, so a NOTICE shows up while the statement still waits.
+  const agent = (sql: string) =>
+    new Promise<number>((resolve) => {
+      console.log(`${dim('agent$')} psql -c ${JSON.stringify(sql)}`);
+      const child = spawn('psql', ['-X', '-c', sql], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const show = (color: (s: string) => string) => (d: Buffer) =>
+        process.stdout.write(color(d.toString().replace(/^(?=.)/gm, '  ')));
+      child.stdout.on(
+        'data',
+        show((x) => x),
+      );
+      child.stderr.on(
+        'data',
+        show((x) => (/ERROR/.test(x) ? red(x) : x)),
+      );
+      child.on('close', (code) => resolve(code ?? 1));
+    });
 
   step(3, 'Reads are allowed — e-mail, SSN and card numbers are masked on the way back');
   await agent('SELECT id, name, email, ssn, note FROM customers ORDER BY id');
@@ -159,11 +169,13 @@ try {
             ? `rows=${d.rows} masked=${d.maskedValues}${d.command ? ` ${d.command}` : ''}${d.error ? ` error` : ''}`
             : e.type === 'approval.decided'
               ? `${d.verdict} by ${d.by}${d.comment ? ` (${d.comment})` : ''}`
-              : e.type === 'credential.issued'
-                ? d.description
-                : e.type === 'session.end'
-                  ? d.reason
-                  : '';
+              : e.type === 'approval.requested'
+                ? d.request
+                : e.type === 'credential.issued'
+                  ? d.description
+                  : e.type === 'session.end'
+                    ? d.reason
+                    : '';
       if (e.type !== 'session.start') console.log(`  ${dim(`#${e.seq}`)} ${e.type.padEnd(18)} ${what}`);
     }
   }

@@ -184,6 +184,12 @@ export class PostgresSession {
   private async pumpClient(): Promise<void> {
     if (this.clientBusy) return;
     this.clientBusy = true;
+    // Frames that arrive together (Bind/Execute/Sync, pipelines) go upstream in one write.
+    let corked: Socket | TLSSocket | undefined;
+    const uncork = () => {
+      corked?.uncork();
+      corked = undefined;
+    };
     try {
       while (!this.closed) {
         if (this.phase === 'startup') {
@@ -199,8 +205,13 @@ export class PostgresSession {
           await this.onPassword(frame);
           continue;
         }
+        if (!corked && this.upstream) {
+          corked = this.upstream.socket;
+          corked.cork();
+        }
         const work = this.onClientFrame(frame);
         if (work) {
+          uncork();
           // Hold further client input (and so backpressure the agent) while we wait.
           this.client.pause();
           await work;
@@ -209,6 +220,7 @@ export class PostgresSession {
     } catch (err) {
       this.fatal(err);
     } finally {
+      uncork();
       this.clientBusy = false;
       this.resumeClient();
     }

@@ -10,7 +10,8 @@ import type { Identity } from '../identity/identity.js';
 
 /** Where finished events go (JSON-lines files standalone; the spool + collector later). */
 export interface RecordingSink {
-  write(event: RecordingEvent): void;
+  /** `canonical` is the event's canonical JSON: the exact text its hash was computed over. */
+  write(event: RecordingEvent, canonical: string): void;
   flush(): Promise<void>;
 }
 
@@ -47,17 +48,15 @@ export class SessionRecorder {
       prevHash: this.prevHash,
       data,
     } as RecordingEvent;
-    this.prevHash = hashEvent(event);
-    this.sink.write(event);
+    // Serialized once: the same text is hashed into the chain and written out.
+    const canonical = canonicalJson(event);
+    this.prevHash = createHash('sha256').update(canonical).digest('hex');
+    this.sink.write(event, canonical);
   }
 
   close(): Promise<void> {
     return this.sink.flush();
   }
-}
-
-export function hashEvent(event: RecordingEvent): string {
-  return createHash('sha256').update(canonicalJson(event)).digest('hex');
 }
 
 export function toRecordedIdentity(id: Identity): RecordedIdentity {
