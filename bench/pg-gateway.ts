@@ -125,6 +125,7 @@ spec:
   const proc = spawn(
     process.execPath,
     [
+      '--liftoff-only',
       repoPath('sidecar', 'dist', 'cli.js'),
       '--standalone',
       dir,

@@ -65,6 +65,7 @@ try {
   sidecar = spawn(
     process.execPath,
     [
+      '--liftoff-only',
       cli,
       '--standalone',
       config,

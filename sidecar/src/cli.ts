@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --liftoff-only
 // chaperone-sidecar — the per-pod gateway.
 //   chaperone-sidecar --standalone DIR [options]        serve the Connections defined in DIR
 //   chaperone-sidecar approvals list|approve|deny NAME  decide paused operations (standalone)
@@ -15,6 +15,14 @@ const USAGE = `usage:
   chaperone-sidecar approvals approve|deny NAME [--reason TEXT] [--admin URL]`;
 
 const DEFAULT_ADMIN_PORT = 15020;
+
+/**
+ * The SQL parser is a large WebAssembly module. V8's optimizing tier recompiles it in the
+ * background after first use, which briefly takes ~600 MB — enough to get a sidecar with a memory
+ * limit OOM-killed. Baseline (Liftoff) code is ~1.5x slower to parse but keeps RSS flat. It is a
+ * command-line flag only (setting it at run time is too late), hence the shebang and this check.
+ */
+const NODE_FLAGS = ['--liftoff-only'];
 
 async function approvalsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -97,6 +105,13 @@ async function main(argv: string[]): Promise<number> {
   if (!ns || !name) {
     console.error('--service-account must be NAMESPACE/NAME');
     return 2;
+  }
+  const missing = NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  if (missing.length) {
+    jsonLog(
+      'warn',
+      `node was started without ${missing.join(' ')}: expect a transient memory spike of ~600 MB after the first SQL statement`,
+    );
   }
   const started = performance.now();
   const sidecar = await runStandalone({

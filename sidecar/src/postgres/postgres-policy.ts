@@ -14,6 +14,7 @@ import {
   findMaskingLeaks,
   isMaskableLeak,
   type Leak,
+  type SqlAnalysis,
   type StatementAnalysis,
 } from './sql/index.js';
 import type {
@@ -25,6 +26,28 @@ import type {
 } from './statement-guard.js';
 
 const DEFAULT_SCHEMA = 'public';
+
+// Agents repeat statements (ORMs, polling loops, prepared texts). Parsing costs 50–200 µs, so the
+// analysis of recent texts is kept — it is a pure function of the text. Bounded in entries and size.
+const CACHE_ENTRIES = 1024;
+const CACHE_MAX_TEXT = 8 * 1024;
+const analysisCache = new Map<string, SqlAnalysis>();
+
+function classifyCached(sql: string): SqlAnalysis {
+  const hit = analysisCache.get(sql);
+  if (hit) {
+    // Re-insert to mark it most recently used (Map keeps insertion order).
+    analysisCache.delete(sql);
+    analysisCache.set(sql, hit);
+    return hit;
+  }
+  const analysis = classifySql(sql);
+  if (sql.length <= CACHE_MAX_TEXT) {
+    analysisCache.set(sql, analysis);
+    if (analysisCache.size > CACHE_ENTRIES) analysisCache.delete(analysisCache.keys().next().value as string);
+  }
+  return analysis;
+}
 
 const qualified = (st: StatementAnalysis) => st.tables.map((t) => `${t.schema ?? DEFAULT_SCHEMA}.${t.name}`);
 
@@ -77,7 +100,7 @@ export function postgresPolicyFactory(
     };
 
     const check = (sql: string): GuardVerdict => {
-      const analysis = classifySql(sql);
+      const analysis = classifyCached(sql);
       if (analysis.error || analysis.statements.length === 0) {
         const reason = `the statement could not be parsed (${analysis.error?.message ?? 'empty'}), so policy cannot judge it`;
         return { action: 'deny', reason, rule: '(parser)', summary: unparsedSummary(sql) };

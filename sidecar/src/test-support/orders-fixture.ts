@@ -61,8 +61,8 @@ spec:
   connections: { names: [orders-db] }
   rules:
     - { name: reads, action: allow, postgres: { operations: [read] } }
-    - { name: writes, action: approve, reason: writes need a DBA, postgres: { operations: [write] } }
-    - { name: copy-in, action: allow, postgres: { operations: [copy, write] } }
+    - { name: writes, action: approve, reason: writes need a DBA, postgres: { operations: [write], tables: [public.orders, public.customers] } }
+    - { name: copy-in, action: allow, postgres: { operations: [copy, write], tables: [public.orders] } }
     - { name: copy-out, action: allow, postgres: { operations: [copy, read] } }
     - { name: no-ddl, action: deny, reason: schema changes go through migrations, postgres: { operations: [ddl] } }
   guardrails:

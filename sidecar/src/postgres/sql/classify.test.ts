@@ -100,7 +100,7 @@ describe('classifySql: operation classes', () => {
     ['ALTER ROLE bob RENAME TO alice', ['admin'], 'RenameStmt'],
     ["PREPARE TRANSACTION 'x'", ['admin'], 'TransactionStmt'],
     ["COMMIT PREPARED 'x'", ['admin'], 'TransactionStmt'],
-    ["SELECT pg_terminate_backend(123)", ['admin', 'read']],
+    ['SELECT pg_terminate_backend(123)', ['admin', 'read']],
     ["SELECT pg_read_file('/etc/passwd')", ['admin', 'read']],
     ["SELECT query_to_xml('select * from secrets', true, false, '')", ['admin', 'read']],
     ["SELECT dblink('host=x', 'select 1')", ['admin', 'read']],
@@ -143,7 +143,9 @@ describe('classifySql: operation classes', () => {
   });
 
   it('keeps classes non-empty, sorted and without duplicates', () => {
-    const st = one('WITH a AS (DELETE FROM t WHERE id = 1 RETURNING *), b AS (UPDATE u SET x = 1 WHERE id = 2 RETURNING *) SELECT * FROM a, b');
+    const st = one(
+      'WITH a AS (DELETE FROM t WHERE id = 1 RETURNING *), b AS (UPDATE u SET x = 1 WHERE id = 2 RETURNING *) SELECT * FROM a, b',
+    );
     expect(st.classes).toEqual(['read', 'write']);
   });
 
@@ -159,8 +161,14 @@ describe('classifySql: tables', () => {
   const t = (name: string, access: TableRef['access'], schema?: string): TableRef =>
     schema === undefined ? { name, access } : { schema, name, access };
   const cases: Array<[string, TableRef[]]> = [
-    ['SELECT * FROM orders o JOIN billing.invoices i ON i.oid = o.id', [t('orders', 'read'), t('invoices', 'read', 'billing')]],
-    ['SELECT * FROM a WHERE id IN (SELECT id FROM b WHERE EXISTS (SELECT 1 FROM c))', [t('a', 'read'), t('b', 'read'), t('c', 'read')]],
+    [
+      'SELECT * FROM orders o JOIN billing.invoices i ON i.oid = o.id',
+      [t('orders', 'read'), t('invoices', 'read', 'billing')],
+    ],
+    [
+      'SELECT * FROM a WHERE id IN (SELECT id FROM b WHERE EXISTS (SELECT 1 FROM c))',
+      [t('a', 'read'), t('b', 'read'), t('c', 'read')],
+    ],
     ['WITH x AS (SELECT * FROM orders) SELECT * FROM x', [t('orders', 'read')]],
     // A plain WITH's query does not see its own name: this reads table customers.
     ['WITH customers AS (SELECT * FROM customers) SELECT * FROM customers', [t('customers', 'read')]],
@@ -168,13 +176,22 @@ describe('classifySql: tables', () => {
     // A CTE named like a table does not stop the DELETE from hitting the table.
     ['WITH t AS (SELECT 1) DELETE FROM t WHERE id = 1', [t('t', 'write')]],
     ['INSERT INTO archive SELECT * FROM orders WHERE id < 5', [t('archive', 'write'), t('orders', 'read')]],
-    ['UPDATE orders SET total = (SELECT max(total) FROM orders) WHERE id = 1', [t('orders', 'write'), t('orders', 'read')]],
-    ['DELETE FROM orders USING customers WHERE orders.cid = customers.id', [t('orders', 'write'), t('customers', 'read')]],
+    [
+      'UPDATE orders SET total = (SELECT max(total) FROM orders) WHERE id = 1',
+      [t('orders', 'write'), t('orders', 'read')],
+    ],
+    [
+      'DELETE FROM orders USING customers WHERE orders.cid = customers.id',
+      [t('orders', 'write'), t('customers', 'read')],
+    ],
     ['MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE', [t('t', 'write'), t('s', 'read')]],
     ['TRUNCATE a, s.b', [t('a', 'write'), t('b', 'write', 's')]],
     ['DROP TABLE a, s.b', [t('a', 'write'), t('b', 'write', 's')]],
     ['DROP FUNCTION f(int)', []],
-    ['ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES parent (id)', [t('t', 'write'), t('parent', 'read')]],
+    [
+      'ALTER TABLE t ADD CONSTRAINT fk FOREIGN KEY (c) REFERENCES parent (id)',
+      [t('t', 'write'), t('parent', 'read')],
+    ],
     ['CREATE TABLE t2 (LIKE t)', [t('t2', 'write'), t('t', 'read')]],
     ['CREATE TABLE t2 AS SELECT * FROM t', [t('t', 'read'), t('t2', 'write')]],
     ['SELECT * INTO t2 FROM t', [t('t2', 'write'), t('t', 'read')]],
@@ -205,7 +222,9 @@ describe('classifySql: functions', () => {
   });
   it('includes CALL targets, trigger functions and SQL syntax that becomes a call', () => {
     expect(one('CALL archive_orders(1)').functions).toEqual(['archive_orders']);
-    expect(one('CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION audit()').functions).toEqual(['audit']);
+    expect(
+      one('CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION audit()').functions,
+    ).toEqual(['audit']);
     expect(one("SELECT EXTRACT(year FROM now()), SUBSTRING('abc' FROM 2)").functions).toEqual([
       'pg_catalog.extract',
       'now',
@@ -230,8 +249,9 @@ describe('classifySql: statements of a query string', () => {
   });
 
   it('gives statements that differ only in literals the same fingerprint', () => {
-    const [a, b, c] = classifySql('SELECT * FROM t WHERE id = 1; SELECT * FROM t WHERE id = 2; SELECT * FROM u WHERE id = 1')
-      .statements;
+    const [a, b, c] = classifySql(
+      'SELECT * FROM t WHERE id = 1; SELECT * FROM t WHERE id = 2; SELECT * FROM u WHERE id = 1',
+    ).statements;
     expect(a?.fingerprint).toMatch(/^[0-9a-f]{16}$/);
     expect(a?.fingerprint).toBe(b?.fingerprint);
     expect(a?.fingerprint).not.toBe(c?.fingerprint);

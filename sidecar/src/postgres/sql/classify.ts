@@ -6,7 +6,7 @@
 import type { Node } from 'libpg-query';
 import { defElemIsTrue, findOption, nodeAs, tagOf } from './pg-ast.js';
 import { preparedBodyOffset } from './sql-lexer.js';
-import { fingerprintStatement, normalizeStatement, parseQuery } from './sql-parser.js';
+import { fingerprintStatement, MAX_STATEMENTS, normalizeStatement, parseQuery } from './sql-parser.js';
 import { statementClasses } from './statement-classes.js';
 import { collectStatementFacts, type StatementFacts } from './statement-facts.js';
 import type { OperationClass, Risk, SqlAnalysis, StatementAnalysis } from './types.js';
@@ -115,7 +115,10 @@ function addMultiStatementRisks(statements: StatementAnalysis[]): void {
  * Classifies every statement of a query string (simple-query protocol: several statements allowed).
  * Needs `await initSqlParser()` once before the first call; until then it returns an error.
  */
-export function classifySql(sql: string): SqlAnalysis {
+export function classifySql(input: string): SqlAnalysis {
+  // A lone surrogate cannot arrive over the wire (the server sees UTF-8), and the WASM module's
+  // encoder would pair it with the next character, hiding that character from the parser.
+  const sql = typeof input === 'string' && !input.isWellFormed() ? input.toWellFormed() : input;
   const parsed = parseQuery(sql);
   if (!parsed.ok) {
     const error =
@@ -127,6 +130,14 @@ export function classifySql(sql: string): SqlAnalysis {
   const raws = parsed.result.stmts ?? [];
   if (raws.length === 0)
     return { statements: [], error: { message: 'empty query: the text holds no statement' } };
+  if (raws.length > MAX_STATEMENTS) {
+    return {
+      statements: [],
+      error: {
+        message: `query string holds ${raws.length} statements (limit ${MAX_STATEMENTS}); send them in smaller batches`,
+      },
+    };
+  }
   try {
     const slice = statementSlicer(sql);
     const statements: StatementAnalysis[] = [];

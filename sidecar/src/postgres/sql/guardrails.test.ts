@@ -63,7 +63,7 @@ const cases: Array<[string, PostgresGuardrailDetector[]]> = [
   ['SELECT count(*) + 1, max(total) FROM orders', []],
   ['SELECT status, count(*) FROM orders GROUP BY status', ['unbounded-select']],
   ['SELECT json_agg(o) FROM orders o', ['unbounded-select']],
-  ['SELECT string_agg(name, \',\') FROM customers', ['unbounded-select']],
+  ["SELECT string_agg(name, ',') FROM customers", ['unbounded-select']],
   ['SELECT row_number() OVER () FROM orders', ['unbounded-select']],
   ['SELECT * FROM orders o JOIN customers c ON c.id = o.cid', ['unbounded-select']],
   ['SELECT * FROM orders o JOIN customers c ON c.id = o.cid WHERE o.id = 5', []],
@@ -127,7 +127,7 @@ const cases: Array<[string, PostgresGuardrailDetector[]]> = [
   ['GRANT pg_read_server_files TO bob', ['file-access']],
   ['GRANT pg_execute_server_program TO bob', ['file-access']],
   ['GRANT pg_read_all_data TO bob', []],
-  ["CREATE SERVER s FOREIGN DATA WRAPPER file_fdw", ['file-access']],
+  ['CREATE SERVER s FOREIGN DATA WRAPPER file_fdw', ['file-access']],
   ["CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS 'return 1'", ['file-access']],
   ["CREATE FUNCTION f() RETURNS int LANGUAGE c AS 'lib', 'sym'", ['file-access']],
   ["CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'", []],
@@ -144,10 +144,12 @@ describe('guardrail detectors', () => {
 
 describe('multi-statement-write', () => {
   it('fires on each statement that writes, ddls or admins in a query string of several', () => {
-    const result = classifySql('SELECT 1; UPDATE t SET x = 1 WHERE id = 1; CREATE TABLE u (id int); SET ROLE admin; COMMIT');
-    expect(result.statements.map((s) => s.risks.filter((r) => r.detector === 'multi-statement-write').length)).toEqual([
-      0, 1, 1, 1, 0,
-    ]);
+    const result = classifySql(
+      'SELECT 1; UPDATE t SET x = 1 WHERE id = 1; CREATE TABLE u (id int); SET ROLE admin; COMMIT',
+    );
+    expect(
+      result.statements.map((s) => s.risks.filter((r) => r.detector === 'multi-statement-write').length),
+    ).toEqual([0, 1, 1, 1, 0]);
     expect(result.statements[1]?.risks.find((r) => r.detector === 'multi-statement-write')?.reason).toBe(
       'statement 2 of 5 in one query string changes data',
     );

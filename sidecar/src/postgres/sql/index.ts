@@ -8,7 +8,7 @@ export {
   MASKABLE_LEAK_KINDS,
 } from './masking-leaks.js';
 export { parseMaskedColumn } from './masking-rules.js';
-export { MAX_QUERY_BYTES, MAX_QUERY_NESTING } from './sql-parser.js';
+export { MAX_QUERY_BYTES, MAX_QUERY_NESTING, MAX_STATEMENTS } from './sql-parser.js';
 export { STATEMENT_CLASSES } from './statement-classes.js';
 export type {
   Leak,

@@ -11,7 +11,7 @@
  * write into another table, a whole-row value — it is reported, with how it leaks.
  * See README.md in this folder for the threat model and the full list of cases.
  */
-import type { FuncCall, Node, RangeVar, ResTarget, SelectStmt } from 'libpg-query';
+import type { FuncCall, Node, RangeVar, SelectStmt } from 'libpg-query';
 import {
   isAggregateName,
   isBuiltinFunction,
@@ -654,7 +654,7 @@ class LeakAnalyzer {
       sources.push(s);
     }
     if (join.alias?.aliasname !== undefined) {
-      const s = new JoinSource(join.alias.aliasname, both);
+      const s = new JoinSource(join.alias.aliasname, both, undefined, aliasColumns(join.alias));
       scope.sources.push(s);
       sources.push(s);
     }
@@ -749,7 +749,16 @@ class LeakAnalyzer {
     outputs: readonly OutputColumn[],
   ): OutputColumn | undefined {
     const c = nodeAs(node, 'A_Const');
-    if (c?.ival !== undefined) return outputs[(c.ival.ival ?? 0) - 1];
+    if (c?.ival !== undefined) {
+      const position = c.ival.ival ?? 0;
+      // After a `*` the text no longer tells which column sits at a position: any of the expanded
+      // relations' masked columns may.
+      const stars = outputs.slice(0, position).filter((o) => o.star !== undefined);
+      if (stars.length > 0) {
+        return { name: undefined, masked: stars.flatMap((o) => o.star?.wholeRow() ?? []) };
+      }
+      return outputs[position - 1];
+    }
     const ref = nodeAs(node, 'ColumnRef');
     if (ref === undefined) return undefined;
     const { names, star } = columnRefFields(ref);

@@ -140,7 +140,10 @@ export class DerivedSource implements Source {
   }
 }
 
-/** `(a JOIN b) AS j`, or `JOIN … USING (x) AS j` (then only the USING columns). */
+/**
+ * `(a JOIN b) AS j` (its alias may rename columns by position: `AS j(x, y)`), or `JOIN … USING (x)
+ * AS j` (only the USING columns); also the aliases that name a DML target (old, new, excluded).
+ */
 export class JoinSource implements Source {
   readonly alias: string;
   readonly relName = undefined;
@@ -148,21 +151,32 @@ export class JoinSource implements Source {
   readonly label: string;
   private readonly children: readonly Source[];
   private readonly usingColumns: readonly string[] | undefined;
+  private readonly aliasColumns: readonly string[] | undefined;
 
-  constructor(alias: string, children: readonly Source[], usingColumns?: readonly string[]) {
+  constructor(
+    alias: string,
+    children: readonly Source[],
+    usingColumns?: readonly string[],
+    aliasColumns?: readonly string[],
+  ) {
     this.alias = alias;
     this.label = alias;
     this.children = children;
     this.usingColumns = usingColumns;
+    this.aliasColumns = aliasColumns !== undefined && aliasColumns.length > 0 ? aliasColumns : undefined;
   }
 
   column(name: string): MaskedColumn[] {
+    // Renamed by position, and the positions of a join's columns are in the catalog.
+    if (this.aliasColumns?.includes(name) === true) return this.wholeRow();
     if (this.usingColumns !== undefined && !this.usingColumns.includes(name)) return [];
     return unique(this.children.flatMap((c) => c.column(name)));
   }
 
   wholeRow(): MaskedColumn[] {
-    if (this.usingColumns !== undefined) return unique(this.usingColumns.flatMap((n) => this.column(n)));
+    if (this.usingColumns !== undefined) {
+      return unique(this.usingColumns.flatMap((n) => this.children.flatMap((c) => c.column(n))));
+    }
     return unique(this.children.flatMap((c) => c.wholeRow()));
   }
 }

@@ -62,6 +62,10 @@ class Lexer {
   pos = 0;
   start = 0;
   kind: Tok = Tok.End;
+  /** Longest operator token seen (see screenQuery). */
+  longestOperator = 0;
+  /** Sum over operator-character runs inside block comments of (comment opens in the run × run length). */
+  commentBacktracking = 0;
   private readonly s: string;
 
   constructor(s: string) {
@@ -90,19 +94,7 @@ class Lexer {
         continue;
       }
       if (i + 1 < n && s.charCodeAt(i) === 47 && s.charCodeAt(i + 1) === 42) {
-        // Block comments nest in PostgreSQL.
-        let depth = 1;
-        i += 2;
-        while (i < n && depth > 0) {
-          const c = s.charCodeAt(i);
-          if (c === 47 && s.charCodeAt(i + 1) === 42) {
-            depth++;
-            i += 2;
-          } else if (c === 42 && s.charCodeAt(i + 1) === 47) {
-            depth--;
-            i += 2;
-          } else i++;
-        }
+        i = this.skipBlockComment(i);
         continue;
       }
       break;
@@ -171,6 +163,7 @@ class Lexer {
       }
       this.pos = j;
       this.kind = Tok.Operator;
+      if (j - i > this.longestOperator) this.longestOperator = j - i;
     } else if (c === 58 && s.charCodeAt(i + 1) === 58) {
       this.pos = i + 2;
       this.kind = Tok.Operator;
@@ -179,6 +172,45 @@ class Lexer {
       this.kind = Tok.Punct;
     }
     return this.kind;
+  }
+
+  /**
+   * Index after a block comment starting at `i` (they nest in PostgreSQL). Also measures what makes
+   * the server's scanner quadratic here: at every comment start it matches the whole run of operator
+   * characters that follows and then backs up, so a run holding many comment starts costs
+   * (starts × run length).
+   */
+  private skipBlockComment(i: number): number {
+    const s = this.s;
+    const n = s.length;
+    let depth = 1;
+    let run = 2;
+    let opens = 1;
+    let j = i + 2;
+    const endRun = (): void => {
+      if (opens > 0) this.commentBacktracking += opens * run;
+      run = 0;
+      opens = 0;
+    };
+    while (j < n && depth > 0) {
+      const c = s.charCodeAt(j);
+      if (c === 47 && s.charCodeAt(j + 1) === 42) {
+        depth++;
+        opens++;
+        run += 2;
+        j += 2;
+      } else if (c === 42 && s.charCodeAt(j + 1) === 47) {
+        depth--;
+        run += 2;
+        j += 2;
+      } else {
+        if (isOperatorChar(c)) run++;
+        else endRun();
+        j++;
+      }
+    }
+    endRun();
+    return j;
   }
 
   /** Index after the closing quote (doubled quotes and, in E'' strings, backslashes escape). */
@@ -260,15 +292,32 @@ function closeSegment(f: NestingFrame): void {
   f.child = 0;
 }
 
-/**
- * An upper estimate of how deep the parse tree of the deepest statement in `sql` nests, in grammar
- * levels (brackets, CASE … END and chains of operators, casts, set operations and joins). A query
- * whose estimate is under a thousand stays far away from the parser's native stack limit.
- */
-export function estimateNesting(sql: string): number {
+/** What the pre-parse screen measures about a query string. */
+export interface QueryShape {
+  /**
+   * An upper estimate of how deep the parse tree of the deepest statement nests, in grammar levels
+   * (brackets, CASE … END and chains of operators, casts, set operations and joins). A query whose
+   * estimate is under a thousand stays far away from the parser's native stack limit.
+   */
+  nesting: number;
+  /**
+   * The longest run of operator characters outside comments and strings. PostgreSQL operators are at
+   * most 63 characters, and the server's scanner backs up once per trailing + or - of a run, so a
+   * long run of them costs time quadratic in its length before it fails anyway.
+   */
+  longestOperator: number;
+  /** See Lexer.skipBlockComment: the scanner's backtracking work inside comments. */
+  commentBacktracking: number;
+  /** Semicolons outside strings and comments, plus one: an upper bound of the number of statements. */
+  statements: number;
+}
+
+/** One pass over the text, before anything reaches the WASM parser. */
+export function screenQuery(sql: string): QueryShape {
   const lx = new Lexer(sql);
   const stack: NestingFrame[] = [{ ops: 0, child: 0, best: 0, isCase: false }];
   let worst = 0;
+  let statements = 1;
   const pop = (): void => {
     const f = stack.pop();
     const parent = stack[stack.length - 1];
@@ -291,6 +340,7 @@ export function estimateNesting(sql: string): number {
         }
       } else if (c === 44) closeSegment(top);
       else if (c === 59) {
+        statements++;
         while (stack.length > 1) pop();
         closeSegment(stack[0]!);
         if (stack[0]!.best > worst) worst = stack[0]!.best;
@@ -310,7 +360,17 @@ export function estimateNesting(sql: string): number {
   }
   while (stack.length > 1) pop();
   closeSegment(stack[0]!);
-  return Math.max(worst, stack[0]!.best);
+  return {
+    nesting: Math.max(worst, stack[0]!.best),
+    longestOperator: lx.longestOperator,
+    commentBacktracking: lx.commentBacktracking,
+    statements,
+  };
+}
+
+/** The nesting estimate alone (see QueryShape.nesting). */
+export function estimateNesting(sql: string): number {
+  return screenQuery(sql).nesting;
 }
 
 /**

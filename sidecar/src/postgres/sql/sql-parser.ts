@@ -7,13 +7,28 @@
  */
 import { createHash } from 'node:crypto';
 import { fingerprintSync, loadModule, normalizeSync, type ParseResult, parseSync } from 'libpg-query';
-import { estimateNesting, lexicalNormalize } from './sql-lexer.js';
+import { lexicalNormalize, screenQuery } from './sql-lexer.js';
 
 /** Larger query strings are refused before parsing. */
 export const MAX_QUERY_BYTES = 1024 * 1024;
 
 /** Query strings whose estimated nesting (see estimateNesting) is deeper are refused before parsing. */
 export const MAX_QUERY_NESTING = 1000;
+
+/**
+ * Most statements analysed in one query string (each costs about 0.1 ms); more is refused. Scripts
+ * longer than this are better sent statement by statement anyway.
+ */
+export const MAX_STATEMENTS = 5000;
+
+/** Longest run of operator characters accepted (PostgreSQL's own limit is NAMEDATALEN - 1). */
+export const MAX_OPERATOR_LENGTH = 63;
+
+/**
+ * Budget for the scanner's backtracking inside block comments (about 1.5 ns each): nested comment
+ * starts packed into one run of operator characters make it quadratic.
+ */
+export const MAX_COMMENT_BACKTRACKING = 4_000_000;
 
 /**
  * Statements whose parse tree is deeper than this (JSON levels) are normalized and fingerprinted in
@@ -94,12 +109,28 @@ export function parseQuery(sql: string): ParseOutcome {
     // The protocol cannot carry a NUL inside a query string, and the C parser would stop at it.
     return { ok: false, message: 'query text contains a NUL character', position: nul };
   }
-  const nesting = estimateNesting(sql);
-  if (nesting > MAX_QUERY_NESTING) {
+  // The parser recurses natively and its scanner backtracks on some inputs: screen them out first.
+  const shape = screenQuery(sql);
+  if (shape.nesting > MAX_QUERY_NESTING) {
     return {
       ok: false,
-      message: `query nests about ${nesting} levels deep (limit ${MAX_QUERY_NESTING}); refused without parsing`,
+      message: `query nests about ${shape.nesting} levels deep (limit ${MAX_QUERY_NESTING}); refused without parsing`,
     };
+  }
+  if (shape.longestOperator > MAX_OPERATOR_LENGTH) {
+    return {
+      ok: false,
+      message: `query has a run of ${shape.longestOperator} operator characters (an operator has at most ${MAX_OPERATOR_LENGTH}); refused without parsing`,
+    };
+  }
+  if (shape.statements > MAX_STATEMENTS) {
+    return {
+      ok: false,
+      message: `query string holds up to ${shape.statements} statements (limit ${MAX_STATEMENTS}); send them in smaller batches`,
+    };
+  }
+  if (shape.commentBacktracking > MAX_COMMENT_BACKTRACKING) {
+    return { ok: false, message: 'query has nested comments too costly to scan; refused without parsing' };
   }
   try {
     return { ok: true, result: parseSync(sql) };
@@ -111,11 +142,21 @@ export function parseQuery(sql: string): ParseOutcome {
   }
 }
 
-/** libpg-query's normalize of one statement, or a lexical fallback when it cannot be used. */
+function firstWord(s: string): string {
+  return /^\s*(\S*)/.exec(s)?.[1] ?? '';
+}
+
+/**
+ * libpg-query's normalize of one statement, or a lexical fallback when it cannot be used. The module
+ * returns some failures as text instead of throwing ("unterminated quoted string at or near …", with
+ * a piece of the statement in it), so the result must start like the statement: normalize changes
+ * only literals, and no statement starts with one.
+ */
 export function normalizeStatement(text: string, treeDepth: number): string {
   if (failure === undefined && treeDepth <= MAX_WASM_WALK_DEPTH) {
     try {
-      return normalizeSync(text);
+      const normalized = normalizeSync(text);
+      if (firstWord(normalized) === firstWord(text)) return normalized;
     } catch (e) {
       if (isWasmFault(e)) poison(e);
     }
@@ -127,7 +168,8 @@ export function normalizeStatement(text: string, treeDepth: number): string {
 export function fingerprintStatement(text: string, treeDepth: number): string {
   if (failure === undefined && treeDepth <= MAX_WASM_WALK_DEPTH) {
     try {
-      return fingerprintSync(text);
+      const fingerprint = fingerprintSync(text);
+      if (/^[0-9a-f]{16}$/.test(fingerprint)) return fingerprint;
     } catch (e) {
       if (isWasmFault(e)) poison(e);
     }

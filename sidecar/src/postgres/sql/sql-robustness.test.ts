@@ -51,26 +51,111 @@ function classifyAndAnalyse(sql: string): SqlAnalysis {
 }
 
 const TOKENS = [
-  'SELECT', 'FROM', 'WHERE', 'AND', 'OR', 'NOT', 'IN', 'EXISTS', 'UNION', 'ALL', 'JOIN', 'ON', 'USING', 'AS',
-  'INSERT', 'INTO', 'VALUES', 'UPDATE', 'SET', 'DELETE', 'RETURNING', 'WITH', 'RECURSIVE', 'COPY', 'TO', 'STDOUT',
-  'CASE', 'WHEN', 'THEN', 'ELSE', 'END', 'ORDER', 'BY', 'GROUP', 'HAVING', 'LIMIT', 'DISTINCT', 'OVER', 'LATERAL',
-  'customers', 'c', 'ssn', 'c.ssn', 'c.*', '*', 'id', 'name', 'orders', 'o', 'upper', 'count', 'row_to_json',
-  '(', ')', ',', ';', '=', '<', '||', '::', 'text', "'x'", "E'\\''", '$$a$$', '$1', '1', '1.5', 'NULL', 'true',
-  '--', '/*', '*/', '"q"', '[', ']', 'ARRAY', 'ROW', 'EXPLAIN', 'ANALYZE', 'PREPARE', 'EXECUTE', 'p',
+  'SELECT',
+  'FROM',
+  'WHERE',
+  'AND',
+  'OR',
+  'NOT',
+  'IN',
+  'EXISTS',
+  'UNION',
+  'ALL',
+  'JOIN',
+  'ON',
+  'USING',
+  'AS',
+  'INSERT',
+  'INTO',
+  'VALUES',
+  'UPDATE',
+  'SET',
+  'DELETE',
+  'RETURNING',
+  'WITH',
+  'RECURSIVE',
+  'COPY',
+  'TO',
+  'STDOUT',
+  'CASE',
+  'WHEN',
+  'THEN',
+  'ELSE',
+  'END',
+  'ORDER',
+  'BY',
+  'GROUP',
+  'HAVING',
+  'LIMIT',
+  'DISTINCT',
+  'OVER',
+  'LATERAL',
+  'customers',
+  'c',
+  'ssn',
+  'c.ssn',
+  'c.*',
+  '*',
+  'id',
+  'name',
+  'orders',
+  'o',
+  'upper',
+  'count',
+  'row_to_json',
+  '(',
+  ')',
+  ',',
+  ';',
+  '=',
+  '<',
+  '||',
+  '::',
+  'text',
+  "'x'",
+  "E'\\''",
+  '$$a$$',
+  '$1',
+  '1',
+  '1.5',
+  'NULL',
+  'true',
+  '--',
+  '/*',
+  '*/',
+  '"q"',
+  '[',
+  ']',
+  'ARRAY',
+  'ROW',
+  'EXPLAIN',
+  'ANALYZE',
+  'PREPARE',
+  'EXECUTE',
+  'p',
 ];
 
 describe('classifySql never throws and always answers', () => {
   it('on arbitrary printable text', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (s) => void classifyAndAnalyse(s)), { numRuns: 400 });
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (s) => void classifyAndAnalyse(s)),
+      { numRuns: 400 },
+    );
   });
 
   it('on arbitrary Unicode, astral planes and control characters included', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => void classifyAndAnalyse(s)), {
-      numRuns: 400,
-    });
-    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 100 }), (s) => void classifyAndAnalyse(s)), {
-      numRuns: 200,
-    });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => void classifyAndAnalyse(s)),
+      {
+        numRuns: 400,
+      },
+    );
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 100 }), (s) => void classifyAndAnalyse(s)),
+      {
+        numRuns: 200,
+      },
+    );
   });
 
   it('on lone surrogates and other broken UTF-16', () => {
@@ -78,7 +163,10 @@ describe('classifySql never throws and always answers', () => {
       fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)),
       fc.constantFrom('SELECT ', "'", '1', ' ', ';', 'é', '😀'),
     );
-    fc.assert(fc.property(fc.string({ unit, maxLength: 60 }), (s) => void classifyAndAnalyse(s)), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 60 }), (s) => void classifyAndAnalyse(s)),
+      { numRuns: 300 },
+    );
   });
 
   it('on binary garbage', () => {
@@ -93,10 +181,13 @@ describe('classifySql never throws and always answers', () => {
 
   it('on SQL-shaped token soup', () => {
     const soup = fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join(' '));
-    fc.assert(fc.property(soup, (s) => void classifyAndAnalyse(s)), { numRuns: 1500 });
+    fc.assert(
+      fc.property(soup, (s) => void classifyAndAnalyse(s)),
+      { numRuns: 1500 },
+    );
   });
 
-  it('on huge and deeply nested inputs, without losing the parser', () => {
+  it('on huge, deeply nested and scanner-hostile inputs, quickly and without losing the parser', () => {
     const inputs = [
       'x'.repeat(MAX_QUERY_BYTES + 1),
       `SELECT ${'('.repeat(200_000)}`,
@@ -105,15 +196,19 @@ describe('classifySql never throws and always answers', () => {
       `SELECT ${'CASE WHEN true THEN '.repeat(20_000)}1`,
       `SELECT ${'ARRAY['.repeat(50_000)}1${']'.repeat(50_000)}`,
       `SELECT 1 ${'UNION SELECT 1 '.repeat(20_000)}`,
+      // the server's scanner is quadratic on these two
+      `SELECT 1 ${'+'.repeat(500_000)} 1`,
+      `/*${'/*'.repeat(100_000)}`,
       `SELECT '${"''".repeat(300_000)}'`,
       `SELECT $a$${'$'.repeat(500_000)}`,
-      `/*${'/*'.repeat(100_000)}`,
       ';'.repeat(500_000),
-      `SELECT 1; ${'SELECT 1;'.repeat(50_000)}`,
+      'SELECT 1;'.repeat(50_000),
     ];
+    const started = performance.now();
     for (const sql of inputs) classifyAndAnalyse(sql);
+    expect(performance.now() - started).toBeLessThan(5_000);
     expect(sqlParserHealth()).toEqual({ ok: true });
-  });
+  }, 30_000);
 });
 
 describe('the nesting screen and the lexical normalizer never throw', () => {
@@ -159,7 +254,10 @@ const wrappers: Array<(e: string) => string> = [
 
 function wrapped(leaves: string[], minDepth: number): fc.Arbitrary<string> {
   return fc
-    .tuple(fc.constantFrom(...leaves), fc.array(fc.nat({ max: wrappers.length - 1 }), { minLength: minDepth, maxLength: 5 }))
+    .tuple(
+      fc.constantFrom(...leaves),
+      fc.array(fc.nat({ max: wrappers.length - 1 }), { minLength: minDepth, maxLength: 5 }),
+    )
     .map(([leaf, path]) => path.reduce((e, i) => wrappers[i]!(e), leaf));
 }
 
@@ -230,16 +328,30 @@ describe('leak verdicts on generated SQL', () => {
     const statement = fc.oneof(
       fc.tuple(expr, expr).map(([a, b]) => `SELECT ${a}, ${b} FROM customers c WHERE ${b} IS NULL`),
       fc.tuple(expr, expr).map(([a, b]) => `SELECT ${a} FROM customers c UNION SELECT ${b} FROM customers c`),
-      fc.tuple(expr, expr).map(([a, b]) => `WITH w AS (SELECT ${a} AS v FROM customers c) SELECT v, ${b} FROM w, customers c`),
-      fc.tuple(expr, expr).map(([a, b]) => `UPDATE customers c SET name = ${a} WHERE ${b} IS NULL RETURNING ${a}`),
+      fc
+        .tuple(expr, expr)
+        .map(([a, b]) => `WITH w AS (SELECT ${a} AS v FROM customers c) SELECT v, ${b} FROM w, customers c`),
+      fc
+        .tuple(expr, expr)
+        .map(([a, b]) => `UPDATE customers c SET name = ${a} WHERE ${b} IS NULL RETURNING ${a}`),
       fc.tuple(expr).map(([a]) => `INSERT INTO log SELECT ${a} FROM customers c RETURNING *`),
       fc.tuple(expr).map(([a]) => `DELETE FROM customers c WHERE ${a} IS NULL RETURNING c.*`),
       fc.tuple(expr).map(([a]) => `COPY (SELECT ${a} FROM customers c) TO STDOUT`),
       fc.tuple(expr).map(([a]) => `CREATE VIEW v AS SELECT ${a} FROM customers c`),
       fc.tuple(expr).map(([a]) => `EXPLAIN ANALYZE SELECT ${a} FROM customers c`),
-      fc.tuple(expr, expr).map(([a, b]) => `MERGE INTO log l USING customers c ON l.id = c.id WHEN MATCHED THEN UPDATE SET m = ${a} WHEN NOT MATCHED THEN INSERT VALUES (${b})`),
-      fc.tuple(expr).map(([a]) => `SELECT * FROM customers c, LATERAL (SELECT ${a} AS v) x, cards WHERE pan IS NOT NULL`),
+      fc
+        .tuple(expr, expr)
+        .map(
+          ([a, b]) =>
+            `MERGE INTO log l USING customers c ON l.id = c.id WHEN MATCHED THEN UPDATE SET m = ${a} WHEN NOT MATCHED THEN INSERT VALUES (${b})`,
+        ),
+      fc
+        .tuple(expr)
+        .map(([a]) => `SELECT * FROM customers c, LATERAL (SELECT ${a} AS v) x, cards WHERE pan IS NOT NULL`),
     );
-    fc.assert(fc.property(statement, (sql) => void classifyAndAnalyse(sql)), { numRuns: 600 });
+    fc.assert(
+      fc.property(statement, (sql) => void classifyAndAnalyse(sql)),
+      { numRuns: 600 },
+    );
   });
 });
