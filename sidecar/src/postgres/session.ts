@@ -699,11 +699,14 @@ export class PostgresSession {
             // the formats Bind asked for, built once per statement and format list.
             const key = portal.formats.join(',');
             const cached = stmt.layouts?.get(key);
-            if (cached) layout = portal.layout = cached;
-            else {
+            if (cached) {
+              portal.layout = cached;
+              layout = cached;
+            } else {
               return this.buildLayout(withFormats(stmt.columns, portal.formats)).then((l) => {
                 portal.layout = l;
-                (stmt.layouts ??= new Map()).set(key, l);
+                stmt.layouts ??= new Map();
+                stmt.layouts.set(key, l);
                 this.onServerFrame(f);
               });
             }
@@ -732,11 +735,18 @@ export class PostgresSession {
         if (head?.kind === 'describe-portal') {
           this.pending.shift();
           const portal = this.portals.get(head.portal);
-          if (portal && this.masks) return this.buildLayout(columns).then((l) => void (portal.layout = l));
+          if (portal && this.masks) {
+            return this.buildLayout(columns).then((l) => {
+              portal.layout = l;
+            });
+          }
           return undefined;
         }
-        if (head?.kind === 'query' && this.masks)
-          return this.buildLayout(columns).then((l) => void (head.layout = l));
+        if (head?.kind === 'query' && this.masks) {
+          return this.buildLayout(columns).then((l) => {
+            head.layout = l;
+          });
+        }
         return undefined;
       }
       case Backend.ParameterDescription:

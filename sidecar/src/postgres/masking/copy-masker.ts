@@ -55,11 +55,11 @@ export class CopyRowMasker {
     for (let i = 0; i < cells.length; i++) {
       const cell = cells[i];
       if (cell === undefined || cell === '\\N') continue;
-      const strategy = this.strategyFor(i, unescape(cell));
+      const strategy = this.strategyFor(i, unescapeCopyText(cell));
       if (!strategy) continue;
       // COPY text has no types: mask as text (a non-text column's masked value becomes \N).
-      const out = maskValue(Buffer.from(unescape(cell)), strategy, 25, this.hashKey);
-      cells[i] = out && strategy !== 'null' ? escape(out.toString('utf8')) : '\\N';
+      const out = maskValue(Buffer.from(unescapeCopyText(cell)), strategy, 25, this.hashKey);
+      cells[i] = out && strategy !== 'null' ? escapeCopyText(out.toString('utf8')) : '\\N';
       masked++;
     }
     return { data: Buffer.from(cells.join(delimiter) + nl), masked };
@@ -110,11 +110,11 @@ const UNESCAPES: Record<string, string> = {
   v: '\v',
 };
 
-function unescape(cell: string): string {
+function unescapeCopyText(cell: string): string {
   return cell.includes('\\') ? cell.replace(/\\(.)/g, (_, c: string) => UNESCAPES[c] ?? c) : cell;
 }
 
-function escape(value: string): string {
+function escapeCopyText(value: string): string {
   return value.replace(/[\\\t\n\r]/g, (c) =>
     c === '\t' ? '\\t' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\\\',
   );
