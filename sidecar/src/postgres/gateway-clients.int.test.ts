@@ -104,7 +104,8 @@ const pgbench = (mode: string, env: NodeJS.ProcessEnv) =>
 describe('real clients through the gateway', () => {
   it('speaks TLS to psql (verify-full against the sidecar certificate) and TLS upstream', async () => {
     // The statement runs on the gateway's upstream backend, so pg_stat_ssl tells whether that is TLS.
-    const sql = 'SELECT count(*) FROM customers; SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
+    const sql =
+      'SELECT count(*) FROM ONLY customers; SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()';
     const res = await run('psql', ['-X', '-At', '-c', sql], {
       env: {
         ...process.env,

@@ -61,6 +61,8 @@ describe('PostgreSQL gateway with psql', () => {
     expect(res.stdout.trim().split('\n')).toEqual([
       '1|Ada Lovelace|***********.com|[REDACTED]|[REDACTED]',
       '2|Alan Turing|************.com|[REDACTED]|prefers invoices',
+      // A row of the inheritance child, read through the parent: origin is the parent, so masked.
+      '3|Grace Hopper|*************.com|[REDACTED]|vip',
     ]);
   });
 
@@ -156,8 +158,25 @@ describe('masking cannot be bypassed with SQL', () => {
     expect(res.stdout).not.toMatch(/\d{3}-\d{2}-\d{4}|@example\.com/);
   });
 
+  it.each([
+    ['a view over a masked column', 'SELECT * FROM customer_contacts'],
+    ['a user function that reads a masked table', 'SELECT lookup_ssn(1)'],
+    ['an inheritance child of a masked table', 'SELECT ssn FROM vip_customers'],
+  ])('refuses %s (found in the catalog)', async (_what, sql) => {
+    const res = await psql(sql, ['-v', 'VERBOSITY=verbose']);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toContain('42501');
+    expect(res.stdout).not.toMatch(/\d{3}-\d{2}-\d{4}|@example\.com/);
+  });
+
+  it('allows views and functions that do not touch masked columns', async () => {
+    const res = await psql('SELECT double_it(21); SELECT count(*) FROM order_totals');
+    expect(res.stderr).toBe('');
+    expect(res.stdout.trim().split('\n')).toEqual(['42', '2']);
+  });
+
   it('masks SELECT * and aliased plain columns by origin', async () => {
-    const res = await psql('SELECT c.ssn AS harmless, * FROM customers c WHERE id = 2');
+    const res = await psql('SELECT c.ssn AS harmless, * FROM ONLY customers c WHERE id = 2');
     expect(res.stderr).toBe('');
     expect(res.stdout.trim()).toBe('[REDACTED]|2|Alan Turing|************.com|[REDACTED]|prefers invoices');
   });
@@ -247,7 +266,7 @@ describe('COPY, LISTEN/NOTIFY, cancel', () => {
     const picked = await psql(
       '\\copy (SELECT id, ssn FROM customers ORDER BY id) TO STDOUT WITH (FORMAT csv)',
     );
-    expect(picked.stdout.trim().split('\n')).toEqual(['1,"[REDACTED]"', '2,"[REDACTED]"']);
+    expect(picked.stdout.trim().split('\n')).toEqual(['1,"[REDACTED]"', '2,"[REDACTED]"', '3,"[REDACTED]"']);
     const star = await psql('COPY (SELECT * FROM customers) TO STDOUT');
     expect(star.code).not.toBe(0);
     expect(star.stderr).toContain('masked');

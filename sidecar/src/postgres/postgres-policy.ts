@@ -1,5 +1,6 @@
 import type { AccessPolicy, Connection } from '@chaperone/api';
 import type { Identity } from '../identity/identity.js';
+import { segmentGlob } from '../policy/glob.js';
 import {
   type ApplicablePolicies,
   compileMasking,
@@ -8,16 +9,19 @@ import {
   type PolicyDecision,
   SEVERITY,
 } from '../policy/index.js';
+import type { ColumnOrigin } from './column-catalog.js';
 import type { CopyFormat } from './masking/copy-masker.js';
 import {
+  analyzeMasking,
   classifySql,
-  findMaskingLeaks,
   isMaskableLeak,
   type Leak,
   type SqlAnalysis,
   type StatementAnalysis,
 } from './sql/index.js';
 import type {
+  CatalogFacts,
+  CatalogQuestions,
   CopyMasking,
   GuardVerdict,
   OperationSummary,
@@ -75,7 +79,9 @@ export function postgresPolicyFactory(
     // PREPARE/EXECUTE in SQL: what each prepared name stands for, per session.
     const prepared = new Map<string, StatementAnalysis>();
 
-    const judge = (st: StatementAnalysis): { verdict: GuardVerdict; copy?: CopyMasking } => {
+    const judge = (
+      st: StatementAnalysis,
+    ): { verdict: GuardVerdict; copy?: CopyMasking; ask?: CatalogQuestions } => {
       if (st.prepared) prepared.set(st.prepared.name, st.prepared.statement);
       const target = st.executes !== undefined ? prepared.get(st.executes) : st;
       if (!target) {
@@ -90,10 +96,15 @@ export function postgresPolicyFactory(
       });
       const verdict = toVerdict(decision, st);
       if (verdict.action === 'deny' || !plan.hasColumnRules) return { verdict };
-      const leaks = findMaskingLeaks(target, plan.columnRules, { defaultSchemas: [DEFAULT_SCHEMA] });
+      const analysis = analyzeMasking(target, plan.columnRules, { defaultSchemas: [DEFAULT_SCHEMA] });
+      const leaks = analysis.leaks;
       const copy = copyMasking(target, leaks, plan);
       const unmaskable = leaks.find((l) => !isMaskableLeak(l.how) || (l.how === 'copy' && !copy));
-      if (!unmaskable) return { verdict, copy };
+      const ask = {
+        relations: analysis.relations.map((r) => (r.schema ? `${r.schema}.${r.name}` : r.name)),
+        functions: analysis.untrustedFunctions,
+      };
+      if (!unmaskable) return { verdict, copy, ask };
       return {
         verdict: escalateForLeak(verdict, `${unmaskable.detail} (${unmaskable.how})`, plan.leakage, view),
       };
@@ -107,18 +118,67 @@ export function postgresPolicyFactory(
       }
       let worst: GuardVerdict | undefined;
       let copy: CopyMasking | undefined;
+      const ask: CatalogQuestions = { relations: [], functions: [] };
       for (const st of analysis.statements) {
         const judged = judge(st);
         copy ??= judged.copy;
+        ask.relations.push(...(judged.ask?.relations ?? []));
+        ask.functions.push(...(judged.ask?.functions ?? []));
         if (!worst || SEVERITY[judged.verdict.action] > SEVERITY[worst.action]) worst = judged.verdict;
       }
       const verdict = { ...(worst as GuardVerdict), summary: summarize(analysis.statements) };
-      return copy && verdict.action !== 'deny' ? { ...verdict, copy } : verdict;
+      if (verdict.action === 'deny') return verdict;
+      const questions = ask.relations.length || ask.functions.length ? ask : undefined;
+      return { ...verdict, ...(copy ? { copy } : {}), ...(questions ? { ask: questions } : {}) };
     };
 
-    const policy: SessionPolicy = { check, masking: plan };
+    const review = (verdict: GuardVerdict, facts: CatalogFacts): GuardVerdict => {
+      if (verdict.action === 'deny') return verdict;
+      const leak = catalogLeak(facts, plan);
+      return leak ? escalateForLeak(verdict, leak, plan.leakage, view) : verdict;
+    };
+
+    const policy: SessionPolicy = { check, review, masking: plan };
     return policy;
   };
+}
+
+/**
+ * What only the catalog shows: a view (or a view over views) whose definition reads a masked
+ * column reports its own OID as the origin, so column rules would not match it; an inheritance
+ * child or partition of a masked table likewise; a user-defined function can read masked tables
+ * and return their values without any origin. Conservative: a function whose body names a table
+ * with masked columns, or that is not SQL / PL/pgSQL (its body cannot be read), counts.
+ */
+function catalogLeak(facts: CatalogFacts, plan: MaskingPlan): string | undefined {
+  const masked = (o: ColumnOrigin) =>
+    o.column === '*'
+      ? plan.columnRules.some((r) => globMatch(r.schema, o.schema) && globMatch(r.table, o.table))
+      : plan.strategyForColumn(o.schema, o.table, o.column) !== undefined;
+  for (const r of facts.relations) {
+    if (!r.exists) continue;
+    const hit = r.exposes.find(masked);
+    if (hit) {
+      const what = r.relkind === 'v' || r.relkind === 'm' ? 'view' : 'child table';
+      return `${r.schema}.${r.name} is a ${what} over the masked ${hit.column === '*' ? `table ${hit.schema}.${hit.table}` : `column ${hit.schema}.${hit.table}.${hit.column}`}; its columns carry its own origin, so column rules would not apply (${what})`;
+    }
+  }
+  const tables = [...new Set(plan.columnRules.map((r) => r.table.toLowerCase()))];
+  for (const f of facts.functions) {
+    if (!f.userDefined) continue;
+    const opaque = f.languages.some((l) => l !== 'sql' && l !== 'plpgsql') || f.languages.length === 0;
+    const mentions = tables.some(
+      (t) => t.includes('*') || f.sources.some((src) => src.toLowerCase().includes(t)),
+    );
+    if (opaque || mentions) {
+      return `function ${f.name} is user-defined${opaque ? ' in a language whose body cannot be inspected' : ' and reads a table with masked columns'}; its results have no column origin (function)`;
+    }
+  }
+  return undefined;
+}
+
+function globMatch(glob: string, value: string): boolean {
+  return segmentGlob(glob, 'i').test(value);
 }
 
 /**

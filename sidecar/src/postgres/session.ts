@@ -518,6 +518,25 @@ export class PostgresSession {
     const verdict = policy.check(sql);
     // DDL may rename or drop what cached column origins point at.
     if (verdict.summary.classes.includes('ddl')) this.catalog?.invalidate();
+    if (verdict.action !== 'deny' && verdict.ask && this.catalog) {
+      // Views, child tables and user functions over masked columns: only the catalog can tell.
+      const catalog = this.catalog;
+      const ask = verdict.ask;
+      return Promise.all([
+        catalog.inspectRelations(ask.relations),
+        catalog.inspectFunctions(ask.functions),
+      ]).then(([relations, functions]) =>
+        this.decide(policy.review(verdict, { relations, functions }), raw, forward),
+      );
+    }
+    return this.decide(verdict, raw, forward);
+  }
+
+  private decide(
+    verdict: GuardVerdict,
+    raw: Buffer,
+    forward: (raw: Buffer, allowed: boolean, copy?: CopyMasking) => void,
+  ): Promise<void> | undefined {
     if (verdict.action === 'allow') {
       this.recordQuery(verdict, 'allowed');
       forward(raw, true, verdict.copy);

@@ -1,4 +1,5 @@
 import type { Identity } from '../identity/identity.js';
+import type { FunctionFacts, RelationFacts } from './column-catalog.js';
 import type { CopyFormat } from './masking/copy-masker.js';
 
 /** The part of a statement that is safe to show approvers and to record (literals replaced). */
@@ -20,12 +21,24 @@ export interface CopyMasking {
   format: CopyFormat;
 }
 
+/** Names the statement uses that only the catalog can judge (views, child tables, user functions). */
+export interface CatalogQuestions {
+  relations: string[];
+  functions: string[];
+}
+
+export interface CatalogFacts {
+  relations: RelationFacts[];
+  functions: FunctionFacts[];
+}
+
 export type GuardVerdict =
-  | { action: 'allow'; rule: string; summary: OperationSummary; copy?: CopyMasking }
+  | { action: 'allow'; rule: string; summary: OperationSummary; copy?: CopyMasking; ask?: CatalogQuestions }
   | { action: 'deny'; reason: string; rule: string; summary: OperationSummary }
   | {
       action: 'approve';
       copy?: CopyMasking;
+      ask?: CatalogQuestions;
       reason: string;
       rule: string;
       policy: string;
@@ -50,6 +63,11 @@ export interface ResultMasking {
 export interface SessionPolicy {
   /** Judges a simple-query string (all its statements) or the text of one Parse message. */
   check(sql: string): GuardVerdict;
+  /**
+   * Second look for a verdict that asked catalog questions: a view, child table or user function
+   * over masked columns turns it into what `masking.leakage` says.
+   */
+  review(verdict: GuardVerdict, facts: CatalogFacts): GuardVerdict;
   readonly masking: ResultMasking;
 }
 

@@ -32,6 +32,13 @@ export async function seedOrders(pg: TestPostgres): Promise<void> {
       (1, 'Ada Lovelace', 'ada@example.com', '123-45-6789', 'card 4111 1111 1111 1111 on file'),
       (2, 'Alan Turing', 'alan@example.com', '987-65-4321', 'prefers invoices');
     INSERT INTO orders SELECT g, 1 + g % 2, g * 1.5, CASE WHEN g % 3 = 0 THEN 'shipped' ELSE 'open' END FROM generate_series(1, 100) g;
+    -- Ways around column rules that only the catalog reveals, and harmless look-alikes.
+    CREATE VIEW customer_contacts AS SELECT id, name, email FROM customers;
+    CREATE VIEW order_totals AS SELECT customer_id, sum(amount) AS total FROM orders GROUP BY customer_id;
+    CREATE FUNCTION lookup_ssn(int) RETURNS text LANGUAGE sql AS 'SELECT ssn FROM customers WHERE id = $1';
+    CREATE FUNCTION double_it(int) RETURNS int LANGUAGE sql AS 'SELECT $1 * 2';
+    CREATE TABLE vip_customers () INHERITS (customers);
+    INSERT INTO vip_customers VALUES (3, 'Grace Hopper', 'grace@example.com', '555-12-3456', 'vip');
   `;
   await pg.psql(`SET ROLE chaperone_admin; ${sql}`, { database: 'orders' });
 }

@@ -306,6 +306,18 @@ describe('classifySql: input it refuses', () => {
     expect(result.error?.message).toMatch(message);
   });
 
+  it('parses with the server defaults, which is why changing them is admin', () => {
+    // With standard_conforming_strings = off a server runs this as two statements (checked against
+    // PostgreSQL 15); the parser, like a server with the default, sees one string literal.
+    const smuggle = classifySql("SELECT 'x\\''; SELECT 42 AS smuggled; --'");
+    expect(smuggle.statements.map((s) => s.kind)).toEqual(['SelectStmt']);
+    expect(one('SET standard_conforming_strings = off').classes).toEqual(['admin']);
+  });
+
+  it('refuses more statements in one string than it analyses', () => {
+    expect(classifySql('SELECT 1;'.repeat(6000)).error?.message).toMatch(/statements \(limit 5000\)/);
+  });
+
   it('refuses text with a NUL character (the protocol cannot carry one, the C parser would stop at it)', () => {
     const result = classifySql('SELECT 1\0; DROP TABLE t');
     expect(result.error).toEqual({ message: 'query text contains a NUL character', position: 8 });

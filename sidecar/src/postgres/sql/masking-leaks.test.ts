@@ -59,6 +59,12 @@ describe('expressions over a masked column', () => {
     ["SELECT json_build_object('s', ssn) FROM customers", [at('expression')]],
     ["SELECT JSON_OBJECT('s': ssn) FROM customers", [at('expression')]],
     ['SELECT ARRAY[ssn] FROM customers', [at('expression')]],
+    ['SELECT xmlelement(name x, ssn) FROM customers', [at('expression')]],
+    ['SELECT x FROM customers c, LATERAL upper(c.ssn) x', [at('expression')]],
+    [
+      "SELECT * FROM customers c, XMLTABLE('/r' PASSING xmlelement(name r, c.ssn) COLUMNS v text PATH '.') x",
+      [at('expression')],
+    ],
     ['SELECT upper(name) FROM customers', []],
     // casts
     ['SELECT ssn::text FROM customers', [at('cast')]],
@@ -98,6 +104,7 @@ describe('predicates, orderings and groupings (oracles)', () => {
     ["SELECT count(*) FROM customers WHERE left(ssn, 1) = '9'", [at('predicate')]],
     ['SELECT o.id FROM orders o JOIN customers c ON c.ssn = o.ref', [at('predicate')]],
     ['SELECT o.id FROM orders o JOIN customers c USING (ssn)', [at('predicate')]],
+    ['SELECT ssn FROM customers c FULL JOIN customers d USING (ssn)', [at('predicate')]],
     ['SELECT id FROM customers NATURAL JOIN orders', [at('predicate')]],
     ["SELECT region FROM customers GROUP BY region HAVING max(ssn) > '5'", [at('predicate')]],
     ["SELECT count(*) FILTER (WHERE ssn LIKE '1%') FROM customers", [at('predicate')]],
@@ -123,6 +130,7 @@ describe('predicates, orderings and groupings (oracles)', () => {
     ['SELECT count(*) FROM customers GROUP BY ROLLUP (ssn)', [at('grouping')]],
     ['SELECT DISTINCT ssn FROM customers', [at('grouping')]],
     ['SELECT sum(id) OVER (PARTITION BY ssn) FROM customers', [at('grouping')]],
+    ['SELECT count(*) OVER w FROM customers WINDOW w AS (PARTITION BY ssn)', [at('grouping')]],
     ['SELECT region, count(*) FROM customers GROUP BY region', []],
   ])('%s', (sql, expected) => {
     expect(leaks(sql)).toEqual(expected);
@@ -139,6 +147,11 @@ describe('whole-row references', () => {
     ['SELECT json_agg(c) FROM customers c', [at('whole-row')]],
     ['SELECT hstore(c) FROM customers c', [at('whole-row')]],
     ['SELECT ROW(c.*) FROM customers c', [at('whole-row')]],
+    ['SELECT (c).* FROM customers c', [at('whole-row')]],
+    [
+      "SELECT * FROM customers c, JSON_TABLE(to_jsonb(c), '$' COLUMNS (s text PATH '$.ssn')) jt",
+      [at('whole-row')],
+    ],
     ['SELECT c::text FROM customers c', [at('whole-row')]],
     ['SELECT (c).ssn FROM customers c', [at('whole-row')]],
     ["SELECT id FROM customers c WHERE c = ROW(1, 'a', 'b')::customers", [at('whole-row')]],
@@ -210,6 +223,11 @@ describe('writes, RETURNING and copies into other tables', () => {
     ['DELETE FROM customers WHERE id = 1 RETURNING ssn', [at('returning')]],
     ['DELETE FROM customers WHERE id = 1 RETURNING *', [at('returning')]],
     ["UPDATE customers SET name = 'x' WHERE id = 1 RETURNING old.ssn", [at('returning')]],
+    ["INSERT INTO customers (id, name) VALUES (1, 'x') RETURNING ssn", [at('returning')]],
+    [
+      'MERGE INTO customers c USING src s ON c.id = s.id WHEN MATCHED THEN UPDATE SET name = s.name RETURNING c.ssn',
+      [at('returning')],
+    ],
     ['DELETE FROM customers WHERE id = 1 RETURNING upper(ssn)', [at('expression')]],
     ['DELETE FROM customers WHERE id = 1 RETURNING customers', [at('whole-row')]],
     ['DELETE FROM orders o USING customers c WHERE c.id = o.cid RETURNING *', [at('returning')]],
@@ -217,6 +235,7 @@ describe('writes, RETURNING and copies into other tables', () => {
     // copying the value somewhere the rules do not cover
     ['UPDATE customers SET name = ssn WHERE id = 1', [at('data-copy')]],
     ['UPDATE customers SET name = upper(ssn) WHERE id = 1', [at('data-copy')]],
+    ['UPDATE customers SET (name) = ROW(ssn) WHERE id = 1', [at('data-copy')]],
     ['UPDATE orders o SET ref = c.ssn FROM customers c WHERE c.id = o.cid', [at('data-copy')]],
     [
       'UPDATE orders SET (ref, note) = (SELECT ssn, name FROM customers LIMIT 1) WHERE id = 1',
@@ -319,6 +338,9 @@ describe('definitions and side channels', () => {
     ['CREATE STATISTICS s ON ssn, name FROM customers', [at('expression')]],
     ['CREATE INDEX ON customers (name)', []],
     ['SELECT * FROM pg_stats', [at('statistics')]],
+    ['SELECT * FROM pg_stats_ext', [at('statistics')]],
+    ["SELECT cursor_to_xml('c', 10, true, false, '')", [at('dynamic-sql')]],
+    ["SELECT * FROM ts_stat('SELECT v FROM t')", [at('dynamic-sql')]],
     ["SELECT most_common_vals FROM pg_catalog.pg_stats WHERE attname = 'ssn'", [at('statistics')]],
     ["SELECT query_to_xml('SELECT ssn FROM customers', true, false, '')", [at('dynamic-sql')]],
     ["SELECT table_to_xml('customers', true, false, '')", [at('dynamic-sql')]],
