@@ -15,13 +15,15 @@ export interface PostgresOptions {
   tls?: boolean;
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string>;
+  /** Authentication method for every connection (default scram-sha-256). */
+  auth?: 'scram-sha-256' | 'md5' | 'password';
 }
 
 export interface TestPostgres {
   readonly host: '127.0.0.1';
   readonly port: number;
   readonly superuser: 'postgres';
-  /** The superuser's password (SCRAM-SHA-256 is the only auth method, even on the socket). */
+  /** The superuser's password (stored as SCRAM-SHA-256; every connection authenticates with `auth`). */
   readonly password: string;
   readonly dataDir: string;
   readonly binDir: string;
@@ -83,7 +85,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<TestPos
       'postgres',
       '--pwfile',
       pwfile,
-      '--auth=scram-sha-256',
+      `--auth=${opts.auth ?? 'scram-sha-256'}`,
       '-E',
       'UTF8',
       '--no-sync',
@@ -103,7 +105,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<TestPos
     synchronous_commit: 'off',
     full_page_writes: 'off',
     max_connections: '200',
-    password_encryption: 'scram-sha-256',
+    password_encryption: opts.auth === 'md5' ? 'md5' : 'scram-sha-256',
     ...opts.settings,
   };
 

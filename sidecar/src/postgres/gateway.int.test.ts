@@ -286,7 +286,23 @@ describe('COPY, LISTEN/NOTIFY, cancel', () => {
     }
   });
 
-  it('maps a CancelRequest to the upstream backend (psql Ctrl-C semantics)', async () => {
+  it('cancels a running statement when psql gets Ctrl-C (SIGINT → CancelRequest)', async () => {
+    const { spawn } = await import('node:child_process');
+    const started = Date.now();
+    const child = spawn('psql', ['-X', '-c', 'SELECT pg_sleep(20)', fx.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('canceling statement due to user request');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('maps a CancelRequest to the upstream backend (raw protocol)', async () => {
     const c = await agent();
     const canceller = await agent();
     try {
