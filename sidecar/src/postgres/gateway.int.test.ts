@@ -169,6 +169,28 @@ describe('masking cannot be bypassed with SQL', () => {
     expect(res.stdout).not.toMatch(/\d{3}-\d{2}-\d{4}|@example\.com/);
   });
 
+  it('removes error details that echo masked values (constraint violations)', async () => {
+    const c = await agent();
+    try {
+      // customers.name is NOT NULL: the error detail would print the whole row, ssn included.
+      const pending = c.query('UPDATE customers SET name = NULL WHERE id = 1');
+      await approveNext('approve');
+      const err = (await pending.catch((e: unknown) => e)) as { code?: string; detail?: string };
+      expect(err.code).toBe('23502');
+      expect(err.detail).toContain('detail removed');
+      expect(err.detail).not.toContain('123-45-6789');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('pins the client encoding to UTF8 whatever the agent asks for', async () => {
+    const res = await run('psql', ['-X', '-At', '-c', 'SHOW client_encoding', fx.url], {
+      env: { ...process.env, PGCLIENTENCODING: 'SJIS' },
+    });
+    expect(res.stdout.trim()).toBe('UTF8');
+  });
+
   it('allows views and functions that do not touch masked columns', async () => {
     const res = await psql('SELECT double_it(21); SELECT count(*) FROM order_totals');
     expect(res.stderr).toBe('');
@@ -289,7 +311,9 @@ describe('COPY, LISTEN/NOTIFY, cancel', () => {
   it('cancels a running statement when psql gets Ctrl-C (SIGINT → CancelRequest)', async () => {
     const { spawn } = await import('node:child_process');
     const started = Date.now();
-    const child = spawn('psql', ['-X', '-c', 'SELECT pg_sleep(20)', fx.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('psql', ['-X', '-c', 'SELECT pg_sleep(20)', fx.url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => {
       stderr += d;

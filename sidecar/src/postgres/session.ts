@@ -57,7 +57,6 @@ export interface PostgresSessionConfig {
 // can set arbitrary GUCs such as role or search_path — is dropped.
 const FORWARDED_STARTUP_PARAMS = new Set([
   'application_name',
-  'client_encoding',
   'DateStyle',
   'TimeZone',
   'extra_float_digits',
@@ -329,6 +328,9 @@ export class PostgresSession {
     });
     const forwarded: Record<string, string> = {};
     for (const [k, v] of this.startupParams) if (FORWARDED_STARTUP_PARAMS.has(k)) forwarded[k] = v;
+    // The SQL analysis reads the query text as UTF-8; a client encoding such as SJIS or GBK (where a
+    // backslash can be the second byte of a character) would make the server see other statements.
+    forwarded.client_encoding = 'UTF8';
     try {
       this.upstream = await connectUpstream(this.cfg.target, this.credential, forwarded);
     } catch (err) {
@@ -819,7 +821,7 @@ export class PostgresSession {
         const m = /CHAPERONE_DENIED_([0-9a-f]{16})/.exec(fields.get('M') ?? '');
         const denial = m?.[1] ? this.denials.get(m[1]) : undefined;
         if (m?.[1]) this.denials.delete(m[1]);
-        this.toClient(denial ? msg.errorResponse(denial) : f.raw);
+        this.toClient(denial ? msg.errorResponse(denial) : this.masks ? redactErrorDetail(f, fields) : f.raw);
         if (!denial) this.flushResult(undefined, fields.get('M'));
         // In the extended protocol the server now skips everything up to Sync.
         if (head && head.kind !== 'query') {
@@ -934,6 +936,17 @@ export class PostgresSession {
     });
     void this.recorder?.close();
   }
+}
+
+// Constraint errors echo values: "Failing row contains (…)", "Key (ssn)=(…) already exists".
+const VALUE_ECHOING_DETAIL = /^(Failing row contains|Key \(|Key \S+ is not present)/;
+
+/** With masking on, error details that echo row values are replaced: they may hold masked data. */
+function redactErrorDetail(f: Frame, fields: Map<string, string>): Buffer {
+  const detail = fields.get('D');
+  if (!detail || !VALUE_ECHOING_DETAIL.test(detail)) return f.raw;
+  fields.set('D', 'chaperone: detail removed because it may contain masked values');
+  return msg.encodeNoticeFields(Backend.ErrorResponse, fields);
 }
 
 function copyData(data: Buffer): Buffer {

@@ -7,7 +7,7 @@ import type { Identity } from '../identity/identity.js';
 import { type OidcIssuerConfig, OidcVerifier } from '../identity/oidc-verifier.js';
 import { LocalCancelRegistry, PostgresGateway } from '../postgres/gateway.js';
 import { postgresPolicyFactory } from '../postgres/postgres-policy.js';
-import { initSqlParser } from '../postgres/sql/index.js';
+import { initSqlParser, sqlParserHealth } from '../postgres/sql/index.js';
 import type { UpstreamTarget } from '../postgres/upstream.js';
 import { SessionRecorder } from '../recording/session-recorder.js';
 import { JsonLinesSink } from './jsonl-sink.js';
@@ -111,7 +111,8 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
     port: opts.adminPort,
     registry,
     approvals,
-    ready: () => ready,
+    // A fault inside the parser's WebAssembly marks it unusable: report not-ready so the pod restarts.
+    ready: () => ready && sqlParserHealth().ok,
   });
   await admin.listen();
   adminPort = admin.port;

@@ -73,5 +73,13 @@ export function parseNoticeFields(body: Buffer): Map<string, string> {
   return out;
 }
 
+/** Encodes an ErrorResponse/NoticeResponse from all its fields (as parseNoticeFields returns them). */
+export function encodeNoticeFields(type: number, fields: Map<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [tag, value] of fields) parts.push(Buffer.from(tag, 'latin1'), cstr(value));
+  parts.push(Buffer.from([0]));
+  return frame(type, Buffer.concat(parts));
+}
+
 /** Re-frames a message from its type and body. */
 export { frame as encodeMessage };
