@@ -9,7 +9,8 @@ import { jsonLog, runStandalone } from './standalone/run-standalone.js';
 
 const USAGE = `usage:
   chaperone-sidecar --standalone DIR [--service-account NS/NAME] [--connections a,b]
-                    [--recordings DIR] [--admin-port 15020] [--tls-cert FILE --tls-key FILE]
+                    [--recordings DIR | --collector URL --collector-token-file FILE [--spool DIR]]
+                    [--admin-port 15020] [--tls-cert FILE --tls-key FILE]
                     [--oidc-issuer URL --oidc-audience ID [--oidc-required] [--oidc-token-user oidc]]
   chaperone-sidecar approvals list [--admin URL]
   chaperone-sidecar approvals approve|deny NAME [--reason TEXT] [--admin URL]`;
@@ -85,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
       'oidc-required': { type: 'boolean' },
       'oidc-token-user': { type: 'string' },
       'tls-cert': { type: 'string' },
+      collector: { type: 'string' },
+      'collector-token-file': { type: 'string' },
+      spool: { type: 'string' },
       'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -120,6 +124,13 @@ async function main(argv: string[]): Promise<number> {
     connections: values.connections?.split(',').filter(Boolean),
     recordingsDir: values.recordings ?? 'recordings',
     adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
+    collector: values.collector
+      ? {
+          url: values.collector,
+          tokenFile: values['collector-token-file'] ?? '/var/run/secrets/chaperone/collector-token',
+          spoolDir: values.spool ?? 'spool',
+        }
+      : undefined,
     clientTls:
       values['tls-cert'] && values['tls-key']
         ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') }

@@ -305,7 +305,12 @@ export class PostgresSession {
     }
     this.policy = policy;
     this.masks = policy.masking.hasColumnRules || policy.masking.hasDetectors;
-    this.recorder = this.cfg.recorderFor(this.id, this.identity);
+    try {
+      this.recorder = this.cfg.recorderFor(this.id, this.identity);
+    } catch (err) {
+      this.sendFatal('53000', `chaperone: ${(err as Error).message}`);
+      return;
+    }
     const remote = `${this.client.remoteAddress ?? '?'}:${this.client.remotePort ?? '?'}`;
     this.recorder.record('session.start', {
       protocol: 'postgres',

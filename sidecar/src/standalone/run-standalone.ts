@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { Connection } from '@chaperone/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
@@ -10,6 +11,9 @@ import { postgresPolicyFactory } from '../postgres/postgres-policy.js';
 import { initSqlParser, sqlParserHealth } from '../postgres/sql/index.js';
 import type { UpstreamTarget } from '../postgres/upstream.js';
 import { SessionRecorder } from '../recording/session-recorder.js';
+import { CollectorShipper } from '../recording/shipper.js';
+import { Spool } from '../recording/spool.js';
+import { SpoolSink } from '../recording/spool-sink.js';
 import { JsonLinesSink } from './jsonl-sink.js';
 import { loadStandaloneConfig } from './load-config.js';
 import { LocalApprovalGate } from './local-approvals.js';
@@ -21,7 +25,10 @@ export interface StandaloneOptions {
   serviceAccount: { namespace: string; name: string };
   /** Serve only these Connections (default: every postgres Connection in the folder). */
   connections?: string[];
+  /** JSON-lines files per session, when no collector is configured. */
   recordingsDir: string;
+  /** Ship recordings to a collector through an on-disk spool. */
+  collector?: { url: string; tokenFile: string; spoolDir: string; spoolMaxBytes?: number };
   adminPort: number;
   /** Override listen ports (connection name → port), e.g. 0 for tests. */
   listenPorts?: Record<string, number>;
@@ -35,6 +42,7 @@ export interface StandaloneOptions {
 export interface RunningSidecar {
   gateways: Map<string, PostgresGateway>;
   admin: AdminServer;
+  shipper?: CollectorShipper;
   approvals: LocalApprovalGate;
   stop(): Promise<void>;
 }
@@ -75,6 +83,38 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
   const podIdentity: Identity = { serviceAccount: opts.serviceAccount, groups: [] };
   const verifier = opts.oidc?.issuers.length ? new OidcVerifier(opts.oidc.issuers) : undefined;
   const cancels = new LocalCancelRegistry();
+  let spool: Spool | undefined;
+  let shipper: CollectorShipper | undefined;
+  if (opts.collector) {
+    const c = opts.collector;
+    spool = new Spool({ dir: c.spoolDir, maxBytes: c.spoolMaxBytes ?? 256 * 1024 * 1024 });
+    shipper = new CollectorShipper({
+      spool,
+      spoolDir: c.spoolDir,
+      url: c.url,
+      // Re-read every time: a projected ServiceAccount token is rotated on disk by the kubelet.
+      token: async () => (await readFile(c.tokenFile, 'utf8')).trim(),
+      registry,
+      log,
+    });
+    shipper.start();
+  }
+  const recorderFor = (connection: string) => (sessionId: string, identity: Identity) => {
+    if (!spool)
+      return new SessionRecorder(
+        new JsonLinesSink(opts.recordingsDir, sessionId),
+        sessionId,
+        connection,
+        identity,
+      );
+    // Policy when the spool is full: refuse new sessions, let running ones finish (never unbounded memory).
+    if (spool.isFull())
+      throw new Error(
+        'the recording spool is full (is the collector reachable?); new sessions are refused until recordings are shipped',
+      );
+    const s = spool;
+    return new SessionRecorder(new SpoolSink(s, () => shipper?.notify()), sessionId, connection, identity);
+  };
   const hashKey = randomBytes(32);
   await parserReady;
   const gateways = new Map<string, PostgresGateway>();
@@ -89,8 +129,7 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
       credentials,
       policyFor: postgresPolicyFactory(conn, config.policies),
       approvals,
-      recorderFor: (sessionId, identity) =>
-        new SessionRecorder(new JsonLinesSink(opts.recordingsDir, sessionId), sessionId, name, identity),
+      recorderFor: recorderFor(name),
       cancels,
       tokenVerifier: verifier,
       requireToken: opts.oidc?.require ?? false,
@@ -121,9 +160,13 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
     gateways,
     admin,
     approvals,
+    shipper,
     async stop() {
       ready = false;
       await Promise.all([...gateways.values()].map((g) => g.close()));
+      // Give the shipper a moment to deliver the last events; the spool keeps the rest for next start.
+      await shipper?.stop(2_000);
+      spool?.close();
       await admin.close();
     },
   };
