@@ -25,6 +25,8 @@ export class SessionRecorder {
   private seq = 0;
   private prevHash = '';
   private readonly identity: RecordedIdentity;
+  /** The parts of every event that never change in a session, serialized once. */
+  private readonly fixed: { connection: string; identity: string; sessionId: string };
 
   constructor(
     private readonly sink: RecordingSink,
@@ -33,6 +35,11 @@ export class SessionRecorder {
     identity: Identity,
   ) {
     this.identity = toRecordedIdentity(identity);
+    this.fixed = {
+      connection: JSON.stringify(connection),
+      identity: canonicalJson(this.identity),
+      sessionId: JSON.stringify(sessionId),
+    };
   }
 
   record<T extends RecordingEventType>(type: T, data: DataOf<T>, rule?: string): void {
@@ -49,13 +56,24 @@ export class SessionRecorder {
       data,
     } as RecordingEvent;
     // Serialized once: the same text is hashed into the chain and written out.
-    const canonical = canonicalJson(event);
+    const canonical = this.canonical(event);
     this.prevHash = createHash('sha256').update(canonical).digest('hex');
     this.sink.write(event, canonical);
   }
 
   close(): Promise<void> {
     return this.sink.flush();
+  }
+
+  /**
+   * canonicalJson(event), assembled with the envelope's keys in their sorted order and the
+   * session-constant parts pre-serialized: this runs for every statement on the data path.
+   * recording-events.test.ts-style equality with canonicalJson is checked in session-recorder.test.ts.
+   */
+  private canonical(e: RecordingEvent): string {
+    const f = this.fixed;
+    const rule = e.rule === undefined ? '' : `"rule":${JSON.stringify(e.rule)},`;
+    return `{"connection":${f.connection},"data":${canonicalJson(e.data)},"identity":${f.identity},"prevHash":"${e.prevHash}",${rule}"seq":${e.seq},"sessionId":${f.sessionId},"time":"${e.time}","type":"${e.type}","v":${e.v}}`;
   }
 }
 
