@@ -77,6 +77,7 @@ demo-api: build host control-plane ## the CRDs on a real kube-apiserver: apply, 
 bench: build host ## benchmarks (ratios against baselines measured in the same run; not tests)
 	@command -v pgbench >/dev/null && test -x /usr/sbin/pgbouncer || { echo "bench needs pgbench and pgbouncer: apt-get install -y postgresql-contrib pgbouncer"; exit 1; }
 	node bench/pg-gateway.ts
+	node bench/collector.ts
 
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)

@@ -2,7 +2,8 @@
 // approval, denies and records — against a real, temporary PostgreSQL. Everything runs on
 // 127.0.0.1 and is removed at the end. Needs `make build` (the Makefile does it).
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoPath, run, startPostgres } from '@chaperone/testkit';
@@ -21,6 +22,10 @@ step(1, 'A real PostgreSQL with an orders database (temporary, on 127.0.0.1)');
 const pg = await startPostgres();
 const work = await mkdtemp(join(tmpdir(), 'chaperone-demo-'));
 let sidecar: ReturnType<typeof spawn> | undefined;
+let collector: ReturnType<typeof spawn> | undefined;
+// Demo-only tokens for this run's local collector (standalone mode reads them from files).
+const INGEST_TOKEN = randomBytes(12).toString('hex');
+const AUDITOR_TOKEN = randomBytes(12).toString('hex');
 try {
   await pg.psql("CREATE ROLE chaperone_admin LOGIN CREATEROLE PASSWORD 'demo-admin-password'");
   await pg.psql('CREATE DATABASE orders OWNER chaperone_admin');
@@ -44,7 +49,6 @@ try {
   const listen = await freePort();
   const admin = await freePort();
   const config = join(work, 'config');
-  const recordings = join(work, 'recordings');
   await run('mkdir', ['-p', config]);
   for (const file of [
     'orders-db-connection.yaml',
@@ -61,6 +65,32 @@ try {
     }
     await writeFile(join(config, file), docs.map((d) => stringify(d)).join('---\n'));
   }
+  const collectorPort = await freePort();
+  const collectorUrl = `http://127.0.0.1:${collectorPort}`;
+  await writeFile(join(work, 'ingest.token'), INGEST_TOKEN, { mode: 0o600 });
+  await writeFile(join(work, 'auditor.token'), AUDITOR_TOKEN, { mode: 0o600 });
+  collector = spawn(
+    process.execPath,
+    [
+      repoPath('collector', 'dist', 'cli.js'),
+      'serve',
+      '--db',
+      `sqlite:${join(work, 'collector.db')}`,
+      '--port',
+      String(collectorPort),
+      '--ingest-token-file',
+      join(work, 'ingest.token'),
+      '--auditor-token-file',
+      join(work, 'auditor.token'),
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 100; i++) {
+    if ((await fetch(`${collectorUrl}/healthz`).catch(() => undefined))?.ok) break;
+    await sleep(100);
+  }
   const cli = repoPath('sidecar', 'dist', 'cli.js');
   sidecar = spawn(
     process.execPath,
@@ -71,8 +101,12 @@ try {
       config,
       '--service-account',
       'default/orders-agent',
-      '--recordings',
-      recordings,
+      '--collector',
+      collectorUrl,
+      '--collector-token-file',
+      join(work, 'ingest.token'),
+      '--spool',
+      join(work, 'spool'),
       '--admin-port',
       String(admin),
     ],
@@ -152,45 +186,48 @@ try {
   await agent('DROP TABLE customers');
   await agent('SELECT upper(ssn) FROM customers');
 
-  step(6, 'Everything was recorded, with decisions, approver and a hash chain (no secret in it)');
-  await sleep(300);
+  step(6, 'Everything was recorded: the sidecar spooled it and shipped it to the collector');
+  await sleep(500);
   sidecar.kill('SIGTERM');
   await new Promise((r) => sidecar?.once('exit', r));
-  for (const f of (await readdir(recordings)).sort()) {
-    const events = (await readFile(join(recordings, f), 'utf8'))
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
-    for (const e of events) {
-      const d = e.data;
-      const what =
-        e.type === 'query'
-          ? `${d.decision.padEnd(8)} ${d.text}${d.reason ? dim(`  — ${d.reason}`) : ''}`
-          : e.type === 'result'
-            ? `rows=${d.rows} masked=${d.maskedValues}${d.command ? ` ${d.command}` : ''}${d.error ? ` error` : ''}`
-            : e.type === 'approval.decided'
-              ? `${d.verdict} by ${d.by}${d.comment ? ` (${d.comment})` : ''}`
-              : e.type === 'approval.requested'
-                ? d.request
-                : e.type === 'credential.issued'
-                  ? d.description
-                  : e.type === 'session.end'
-                    ? d.reason
-                    : '';
-      if (e.type !== 'session.start') console.log(`  ${dim(`#${e.seq}`)} ${e.type.padEnd(18)} ${what}`);
-    }
+  const api = async (path: string) =>
+    (
+      await fetch(`${collectorUrl}${path}`, { headers: { authorization: `Bearer ${AUDITOR_TOKEN}` } })
+    ).json() as Promise<Record<string, unknown>>;
+  const { sessions = [] } = (await api('/v1/sessions?limit=20')) as {
+    sessions?: Array<{ sessionId: string }>;
+  };
+  console.log(`  ${sessions.length} sessions in the collector; the DELETE's transcript:`);
+  for (const s of sessions) {
+    const res = await fetch(`${collectorUrl}/v1/sessions/${encodeURIComponent(s.sessionId)}/replay`, {
+      headers: { authorization: `Bearer ${AUDITOR_TOKEN}` },
+    });
+    const text = await res.text();
+    if (text.includes('DELETE')) console.log(text.trimEnd().replace(/^/gm, '    '));
   }
-  const all = (
-    await Promise.all((await readdir(recordings)).map((f) => readFile(join(recordings, f), 'utf8')))
-  ).join('');
-  console.log(
-    `  admin password in recordings: ${all.includes('demo-admin-password') ? red('FOUND') : green('absent')}`,
+  const verify = await api('/v1/verify?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z');
+  console.log(`  hash chains: ${verify.ok === true ? green('verified') : red(JSON.stringify(verify))}`);
+  const everything = JSON.stringify(
+    await Promise.all(sessions.map((s) => api(`/v1/sessions/${encodeURIComponent(s.sessionId)}`))),
   );
   console.log(
-    `\n${bold('Done')} in ${((Date.now() - t0) / 1000).toFixed(1)} s. Recordings are JSON lines; the collector (docs/) makes them searchable.`,
+    `  admin password in recordings: ${everything.includes('demo-admin-password') ? red('FOUND') : green('absent')}`,
   );
+
+  console.log(`\n${bold('Done')} in ${((Date.now() - t0) / 1000).toFixed(1)} s.`);
+  console.log(`  Auditor UI:  ${collectorUrl}/ui   (log in with token ${AUDITOR_TOKEN})`);
+  console.log(
+    `  API:         curl -s -H 'Authorization: Bearer ${AUDITOR_TOKEN}' '${collectorUrl}/v1/sessions?decision=denied'`,
+  );
+  if (process.stdin.isTTY && !process.env.CI) {
+    console.log(
+      dim('  The collector stays up for you to look around; Ctrl-C ends the demo and removes everything.'),
+    );
+    await new Promise((resolve) => process.once('SIGINT', resolve));
+  }
 } finally {
   sidecar?.kill('SIGKILL');
+  collector?.kill('SIGTERM');
   await pg.stop();
   await rm(work, { recursive: true, force: true });
 }

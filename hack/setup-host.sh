@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the machine-level prerequisites of the test harness and the demo, idempotently:
-# Debian packages (openssh-server, PostgreSQL 15 server and pgbench, pgbouncer, openssl) and,
+# Debian packages (openssh-server, PostgreSQL 15 server and pgbench, pgbouncer, chromium, openssl) and,
 # when running as root, the unprivileged account that PostgreSQL and SSH test logins run as.
 # Fast when everything is already there (no apt-get update).
 set -euo pipefail
@@ -15,6 +15,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql-15
 command -v getent >/dev/null || need_pkgs+=(libc-bin)
 command -v pgbench >/dev/null || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer) # the benchmark baseline
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium) # the auditor UI browser test (driven by playwright-core)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoPath, startPostgres, type TestPostgres } from '@chaperone/testkit';
+import { freePort, repoPath, run, startPostgres, type TestPostgres } from '@chaperone/testkit';
 import fc from 'fast-check';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
@@ -16,6 +16,7 @@ import { configYaml, seedOrders } from '../test-support/orders-fixture.js';
 let db: TestPostgres;
 let proc: ChildProcess;
 let port: number;
+let adminUrl = '';
 let log = '';
 
 const rssMb = () =>
@@ -26,6 +27,8 @@ beforeAll(async () => {
   await seedOrders(db);
   const dir = await mkdtemp(join(tmpdir(), 'chaperone-cfg-'));
   port = await freePort();
+  const adminPort = await freePort();
+  adminUrl = `http://127.0.0.1:${adminPort}`;
   await writeFile(
     join(dir, 'orders.yaml'),
     configYaml(db).replace('listen: { port: 15432 }', `listen: { port: ${port} }`),
@@ -42,7 +45,7 @@ beforeAll(async () => {
       '--recordings',
       join(dir, 'rec'),
       '--admin-port',
-      String(await freePort()),
+      String(adminPort),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -82,6 +85,38 @@ function exchange(bytes: Buffer[], timeoutMs = 3_000): Promise<{ data: Buffer; c
     });
   });
 }
+
+describe('standalone approvals from the command line', () => {
+  it('lists a paused statement and denies it with chaperone-sidecar approvals', async () => {
+    const c = await agent();
+    try {
+      const pending = c.query("UPDATE orders SET status = 'x' WHERE id = 3").catch((e: unknown) => e);
+      const cli = (...args: string[]) =>
+        run(process.execPath, [
+          repoPath('sidecar', 'dist', 'cli.js'),
+          'approvals',
+          ...args,
+          '--admin',
+          adminUrl,
+        ]);
+      let listed = '';
+      for (let i = 0; i < 50 && !listed.includes('ar-'); i++) {
+        listed = (await cli('list')).stdout;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const name = /(ar-orders-db-[0-9a-f]+)/.exec(listed)?.[1] ?? '';
+      expect(listed).toContain('UPDATE orders SET status = $1 WHERE id = $2');
+      const denied = await cli('deny', name, '--reason', 'not during business hours', '--by', 'dba-bob');
+      expect(denied.stdout).toContain(`accessrequest ${name} denied`);
+      const err = (await pending) as { code?: string; message?: string };
+      expect(err.code).toBe('42501');
+      expect(err.message).toContain('denied by dba-bob: not during business hours');
+      expect((await cli('deny', name)).stderr).toContain(`no pending request named ${name}`);
+    } finally {
+      await c.end();
+    }
+  });
+});
 
 describe('hostile input', () => {
   it('answers garbage after login with a FATAL protocol error and keeps serving other sessions', async () => {

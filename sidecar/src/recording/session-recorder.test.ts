@@ -20,7 +20,11 @@ describe('SessionRecorder', () => {
       groups: ['dba', 'oncall'],
     });
     r.record('session.start', { protocol: 'postgres', client: '127.0.0.1:5000' });
-    r.record('query', { text: 'SELECT $1', fingerprint: 'ab', classes: ['read'], tables: [], risks: [], decision: 'allowed' }, 'p/r');
+    r.record(
+      'query',
+      { text: 'SELECT $1', fingerprint: 'ab', classes: ['read'], tables: [], risks: [], decision: 'allowed' },
+      'p/r',
+    );
     r.record('result', { rows: 1, bytes: 10, maskedValues: 0, command: 'SELECT 1' });
     expect(sink.events.map((e) => e.event.seq)).toEqual([0, 1, 2]);
     let prev = '';
