@@ -1,10 +1,10 @@
+import { type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
 import swagger from '@fastify/swagger';
 import type * as k8s from '@kubernetes/client-node';
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import { registerAuditorRoutes } from './auditor/routes.js';
 import { AuditorAuthenticator } from './auth/auditor-auth.js';
 import { IngestAuthenticator } from './auth/ingest-auth.js';
-import { type OidcIssuerConfig, OidcVerifier } from './auth/oidc-verifier.js';
 import { TokenFile } from './auth/token-file.js';
 import { installErrorHandler } from './http/errors.js';
 import { registerIngestRoutes } from './ingest/routes.js';

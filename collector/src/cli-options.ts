@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { OidcIssuerConfig } from './auth/oidc-verifier.js';
+import type { OidcIssuerConfig } from '@chaperone/api';
 import { parseDuration, parseRetention } from './retention/retention-policy.js';
 import type { RetentionPolicy } from './store/event-store.js';
 import { parseStoreLocation } from './store/open-store.js';

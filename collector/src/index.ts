@@ -1,7 +1,7 @@
+export { type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
 export { buildCollector, type Collector, type CollectorConfig } from './app.js';
 export { type Auditor, AuditorAuthenticator } from './auth/auditor-auth.js';
 export { IngestAuthenticator, type IngestPrincipal } from './auth/ingest-auth.js';
-export { type OidcIssuerConfig, OidcVerifier } from './auth/oidc-verifier.js';
 export { COLLECTOR_AUDIENCE, TokenReviewAuthenticator } from './auth/token-review.js';
 export { toAsciicast } from './replay/asciicast.js';
 export { toSqlTranscript } from './replay/sql-transcript.js';

@@ -1,5 +1,5 @@
+import { OidcUnavailableError, type OidcVerifier } from '@chaperone/api';
 import { AuthError, bearerToken, missingToken } from './auth-error.js';
-import { OidcUnavailableError, type OidcVerifier } from './oidc-verifier.js';
 import type { TokenFile } from './token-file.js';
 
 export interface Auditor {

@@ -1,12 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { OidcVerifier } from '@chaperone/api';
 import { startOidcIssuer, type TestOidcIssuer } from '@chaperone/testkit';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditorAuthenticator } from '../auth/auditor-auth.js';
-import { OidcVerifier } from '../auth/oidc-verifier.js';
 import { TokenFile } from '../auth/token-file.js';
 import { type CollectorMetrics, createCollectorMetrics } from '../metrics.js';
 import { SqliteEventStore } from '../store/sqlite-store.js';

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import type { Connection } from '@chaperone/api';
+import { type Connection, type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { AdminServer } from '../admin/admin-server.js';
 import type { Identity } from '../identity/identity.js';
-import { type OidcIssuerConfig, OidcVerifier } from '../identity/oidc-verifier.js';
 import { LocalCancelRegistry, PostgresGateway } from '../postgres/gateway.js';
 import { postgresPolicyFactory } from '../postgres/postgres-policy.js';
 import { initSqlParser, sqlParserHealth } from '../postgres/sql/index.js';

@@ -1,9 +1,12 @@
-import { createRemoteJWKSet, decodeJwt, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+
+// Verifies OIDC ID tokens for the sidecar (agents on whose behalf it acts) and the collector
+// (auditors): discovery, then the JWKS it names, cached by jose.
 
 export interface OidcIssuerConfig {
   /** Issuer URL exactly as in the tokens' `iss`. */
   issuer: string;
-  /** Expected `aud` (the client id Chaperone is registered with). */
+  /** Expected `aud`. */
   audience: string;
   /** Claim holding the groups list (default `groups`). */
   groupsClaim?: string;
@@ -11,26 +14,25 @@ export interface OidcIssuerConfig {
   usernameClaim?: string;
 }
 
-export interface VerifiedToken {
+export interface VerifiedIdToken {
   user: string;
   groups: string[];
   issuer: string;
 }
 
-/**
- * Verifies OIDC ID tokens against configured issuers: discovery document, then the JWKS it names,
- * cached by jose (refetched on an unknown key id, at most every `cooldownMs`). A token from an
- * issuer that is not configured is refused without any network call.
- */
+/** The issuer could not be reached: not the token's fault, so not a 401. */
+export class OidcUnavailableError extends Error {}
+
 export class OidcVerifier {
   private readonly jwks = new Map<string, Promise<JWTVerifyGetKey>>();
 
   constructor(
-    private readonly issuers: OidcIssuerConfig[],
+    private readonly issuers: readonly OidcIssuerConfig[],
     private readonly opts: { cooldownMs?: number; clockToleranceSec?: number } = {},
   ) {}
 
-  async verify(token: string): Promise<VerifiedToken> {
+  /** Throws an Error whose message says why the token is refused. */
+  async verify(token: string): Promise<VerifiedIdToken> {
     let iss: string | undefined;
     try {
       iss = decodeJwt(token).iss;
@@ -39,19 +41,38 @@ export class OidcVerifier {
     }
     const cfg = this.issuers.find((i) => i.issuer === iss);
     if (!cfg) throw new Error(`issuer ${iss ?? '(none)'} is not trusted`);
-    const keys = await this.keysFor(cfg);
-    const { payload } = await jwtVerify(token, keys, {
-      issuer: cfg.issuer,
-      audience: cfg.audience,
-      clockTolerance: this.opts.clockToleranceSec ?? 30,
-      requiredClaims: ['exp', 'sub'],
-    });
+    let keys: JWTVerifyGetKey;
+    try {
+      keys = await this.keysFor(cfg);
+    } catch (err) {
+      throw new OidcUnavailableError((err as Error).message);
+    }
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        issuer: cfg.issuer,
+        audience: cfg.audience,
+        clockTolerance: this.opts.clockToleranceSec ?? 30,
+        requiredClaims: ['exp', 'sub'],
+      }));
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new Error('token expired');
+      if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError)) {
+        throw new OidcUnavailableError(
+          `fetching the keys of ${cfg.issuer} failed: ${(err as Error).message}`,
+        );
+      }
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        throw new Error(`claim ${err.claim} is not acceptable: ${err.reason}`);
+      }
+      throw new Error(`signature check failed: ${(err as Error).message}`);
+    }
     const groupsRaw = payload[cfg.groupsClaim ?? 'groups'];
     const groups = Array.isArray(groupsRaw)
       ? groupsRaw.filter((g): g is string => typeof g === 'string')
       : [];
     const nameClaim = payload[cfg.usernameClaim ?? 'email'];
-    const user = typeof nameClaim === 'string' ? nameClaim : (payload.sub as string);
+    const user = typeof nameClaim === 'string' ? nameClaim : String(payload.sub);
     return { user, groups, issuer: cfg.issuer };
   }
 
