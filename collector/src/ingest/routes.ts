@@ -1,3 +1,4 @@
+import { RECORDING_EVENT_TYPES, SESSION_ID_PATTERN } from '@chaperone/api';
 import type { FastifyInstance } from 'fastify';
 import { AuthError } from '../auth/auth-error.js';
 import type { IngestAuthenticator, IngestPrincipal } from '../auth/ingest-auth.js';
@@ -34,20 +35,9 @@ const eventSchema = {
     v: { type: 'integer', enum: [1] },
     type: {
       type: 'string',
-      enum: [
-        'session.start',
-        'session.end',
-        'query',
-        'result',
-        'command',
-        'output',
-        'approval.requested',
-        'approval.decided',
-        'credential.issued',
-        'denied',
-      ],
+      enum: [...RECORDING_EVENT_TYPES],
     },
-    sessionId: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$' },
+    sessionId: { type: 'string', pattern: SESSION_ID_PATTERN.source },
     seq: { type: 'integer', minimum: 0 },
     time: { type: 'string', format: 'date-time' },
     identity: {

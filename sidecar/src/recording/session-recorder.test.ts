@@ -14,7 +14,7 @@ class MemorySink implements RecordingSink {
 describe('SessionRecorder', () => {
   it('writes exactly canonicalJson(event), numbers events and chains their hashes', () => {
     const sink = new MemorySink();
-    const r = new SessionRecorder(sink, 'pg-1 "quoted"', 'orders-db', {
+    const r = new SessionRecorder(sink, 'pg-1.a_b:c', 'orders-db "quoted"', {
       serviceAccount: { namespace: 'agents', name: 'orders-agent' },
       user: 'alice@example.com',
       groups: ['dba', 'oncall'],

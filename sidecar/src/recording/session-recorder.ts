@@ -5,6 +5,7 @@ import {
   type RecordedIdentity,
   type RecordingEvent,
   type RecordingEventType,
+  validateRecordingEvent,
 } from '@chaperone/api';
 import type { Identity } from '../identity/identity.js';
 
@@ -55,6 +56,11 @@ export class SessionRecorder {
       prevHash: this.prevHash,
       data,
     } as RecordingEvent;
+    // Validated here as well as at the collector: a producer bug surfaces where it is made, instead
+    // of as a batch the collector refuses long after the session ended.
+    const valid = validateRecordingEvent(event);
+    if (!valid.ok)
+      throw new Error(`recording event ${type} #${event.seq} is invalid: ${valid.errors.join('; ')}`);
     // Serialized once: the same text is hashed into the chain and written out.
     const canonical = this.canonical(event);
     this.prevHash = createHash('sha256').update(canonical).digest('hex');
