@@ -90,6 +90,7 @@ async function startSidecar(
   pg: TestPostgres,
   work: string,
   masked: boolean,
+  recording: 'on' | 'off' = 'on',
 ): Promise<{ proc: ChildProcess; port: number; readyMs: number }> {
   const port = await freePort();
   const dir = await mkdtemp(join(work, 'cfg-'));
@@ -124,18 +125,7 @@ spec:
   const started = Date.now();
   const proc = spawn(
     process.execPath,
-    [
-      '--liftoff-only',
-      repoPath('sidecar', 'dist', 'cli.js'),
-      '--standalone',
-      dir,
-      '--service-account',
-      'default/bench',
-      '--recordings',
-      join(dir, 'rec'),
-      '--admin-port',
-      String(await freePort()),
-    ],
+    ['--liftoff-only', repoPath('bench', 'sidecar-runner.ts'), dir, String(await freePort()), recording],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -194,8 +184,9 @@ try {
 
   const plain = await startSidecar(pg, work, false);
   const masked = await startSidecar(pg, work, true);
+  const unrecorded = await startSidecar(pg, work, false, 'off');
   const bouncer = await startPgbouncer(pg, work);
-  procs.push(plain.proc, masked.proc, bouncer.proc);
+  procs.push(plain.proc, masked.proc, unrecorded.proc, bouncer.proc);
   await new Promise((r) => setTimeout(r, 500));
   const idleRss = await rssMb(plain.proc.pid ?? 0);
   // The agent side has no password: the sidecar holds the credential.
@@ -212,6 +203,10 @@ try {
     rows.push({ path: 'sidecar', ...(await pgbench(plain.port, clients, script, work, agentEnv)) });
     clearInterval(sampler);
     rows.push({ path: 'sidecar+masking', ...(await pgbench(masked.port, clients, script, work, agentEnv)) });
+    rows.push({
+      path: 'sidecar, no recording',
+      ...(await pgbench(unrecorded.port, clients, script, work, agentEnv)),
+    });
     // pgbouncer's trust mode still wants the user in its auth_file.
     rows.push({
       path: 'pgbouncer',
@@ -228,6 +223,13 @@ try {
     const direct = rows.find((d) => d.path === 'direct' && d.clients === r.clients)?.tps ?? 1;
     console.log(
       `| ${r.clients} | ${r.path} | ${r.tps.toFixed(0)} | ${(r.tps / direct).toFixed(2)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`,
+    );
+  }
+  for (const clients of CLIENTS) {
+    const on = rows.find((r) => r.path === 'sidecar' && r.clients === clients)?.tps ?? 0;
+    const off = rows.find((r) => r.path === 'sidecar, no recording' && r.clients === clients)?.tps ?? 1;
+    console.log(
+      `recording overhead at ${clients} clients: ${((1 - on / off) * 100).toFixed(1)} % of gateway throughput`,
     );
   }
   console.log(

@@ -61,7 +61,15 @@ export type RecordingEvent =
     >
   | RecordingEventBase<
       'result',
-      { rows: number; bytes: number; maskedValues: number; command?: string; error?: string }
+      {
+        rows: number;
+        bytes: number;
+        maskedValues: number;
+        command?: string;
+        error?: string;
+        /** Executions of one prepared statement summed into this event (absent = 1). */
+        executions?: number;
+      }
     >
   | RecordingEventBase<'command', { text: string; decision: Decision; reason?: string }>
   | RecordingEventBase<'output', { asciicast: Array<[number, 'o' | 'i', string]> }>
@@ -174,6 +182,7 @@ const DATA_SPECS: DataSpecs = {
     maskedValues: { kind: 'count' },
     command: optionalText,
     error: optionalText,
+    executions: { kind: 'count', optional: true },
   },
   command: { text: text(), decision: text({ oneOf: DECISIONS }), reason: optionalText },
   output: { asciicast: { kind: 'asciicast' } },

@@ -348,6 +348,32 @@ describe('COPY, LISTEN/NOTIFY, cancel', () => {
 });
 
 describe('credentials and recordings', () => {
+  it('records the results of repeated executions of one prepared statement as one summed event', async () => {
+    const c = await agent();
+    let sessionFile = '';
+    try {
+      for (let i = 1; i <= 30; i++)
+        await c.query({ name: 'by-order', text: 'SELECT id FROM orders WHERE id = $1', values: [i] });
+      sessionFile = String(((await c.query("SELECT 'marker-coalesce' AS m")).rows[0] as { m: string }).m);
+    } finally {
+      await c.end();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const files = await readdir(fx.recordingsDir);
+    const texts = await Promise.all(files.map((f) => readFile(join(fx.recordingsDir, f), 'utf8')));
+    const mine =
+      texts.find((t) => t.includes('SELECT $1 AS m') && t.includes('SELECT id FROM orders WHERE id = $1')) ??
+      '';
+    const results = mine
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; data: { rows?: number; executions?: number } })
+      .filter((e) => e.type === 'result');
+    expect(sessionFile).toBe('marker-coalesce');
+    // 30 executions, one row each, in one event (plus the marker query's own result).
+    expect(results.find((e) => e.data.executions === 30)?.data.rows).toBe(30);
+  });
+
   it('never shows the upstream credential to the agent and records the session', async () => {
     const res = await psql('SELECT current_user, session_user');
     expect(res.stdout.trim()).toBe('chaperone_admin|chaperone_admin');

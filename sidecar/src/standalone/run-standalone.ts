@@ -33,6 +33,11 @@ export interface StandaloneOptions {
   listenPorts?: Record<string, number>;
   oidc?: { issuers: OidcIssuerConfig[]; require: boolean; tokenUser: string };
   maxMessageBytes?: number;
+  /**
+   * Benchmarks only (bench/pg-gateway.ts measures recording overhead as on vs off): sessions are
+   * not recorded at all. Not reachable from the CLI — an unrecorded session is not a product mode.
+   */
+  benchmarkWithoutRecording?: boolean;
   /** PEM certificate and key: offer TLS to agents that ask for it (SSLRequest). */
   clientTls?: { cert: string; key: string };
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -99,6 +104,7 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
     shipper.start();
   }
   const recorderFor = (connection: string) => (sessionId: string, identity: Identity) => {
+    if (opts.benchmarkWithoutRecording) return new UnrecordedSession(sessionId, connection, identity);
     if (!spool)
       return new SessionRecorder(
         new JsonLinesSink(opts.recordingsDir, sessionId),
@@ -169,6 +175,14 @@ export async function runStandalone(opts: StandaloneOptions): Promise<RunningSid
       await admin.close();
     },
   };
+}
+
+/** For benchmarks: the recorder's interface, recording nothing. */
+class UnrecordedSession extends SessionRecorder {
+  constructor(sessionId: string, connection: string, identity: Identity) {
+    super({ write() {}, flush: async () => {} }, sessionId, connection, identity);
+  }
+  override record(): void {}
 }
 
 function targetOf(conn: Connection, secrets: Map<string, Record<string, string>>): UpstreamTarget {
