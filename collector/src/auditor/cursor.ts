@@ -26,3 +26,26 @@ export function parseTimeParam(text: string): Date | undefined {
   const ms = Date.parse(DATE_ONLY.test(text) ? `${text}T00:00:00Z` : text);
   return Number.isFinite(ms) ? new Date(ms) : undefined;
 }
+
+/**
+ * Parses optional `from` / `to` query values (empty means absent) into a time range, or says what
+ * is wrong with them — shared by session search and range verification.
+ */
+export function parseTimeRange(
+  values: { from?: string; to?: string },
+  { emptyIsAbsent = true }: { emptyIsAbsent?: boolean } = {},
+): { ok: true; range: { from?: Date; to?: Date } } | { ok: false; message: string } {
+  const range: { from?: Date; to?: Date } = {};
+  for (const key of ['from', 'to'] as const) {
+    const raw = values[key];
+    if (raw === undefined || (raw === '' && emptyIsAbsent)) continue;
+    const t = parseTimeParam(raw);
+    if (!t)
+      return {
+        ok: false,
+        message: `${key}: expected YYYY-MM-DD or an ISO 8601 date-time with a zone, got ${raw}`,
+      };
+    range[key] = t;
+  }
+  return { ok: true, range };
+}

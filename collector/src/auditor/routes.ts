@@ -13,7 +13,7 @@ import {
   type SessionQuery,
 } from '../store/event-store.js';
 import { verifyRange, verifySession } from '../verify/chain.js';
-import { decodeCursor, encodeCursor, parseTimeParam } from './cursor.js';
+import { decodeCursor, encodeCursor, parseTimeRange } from './cursor.js';
 import { sessionSummarySchema, verifyResponseSchema } from './schemas.js';
 
 export interface AuditorRouteOptions {
@@ -127,17 +127,9 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
         for (const key of ['identity', 'group', 'connection', 'decision', 'text'] as const) {
           if (q[key] !== undefined && q[key] !== '') Object.assign(query, { [key]: q[key] });
         }
-        for (const key of ['from', 'to'] as const) {
-          const raw = q[key];
-          if (raw === undefined || raw === '') continue;
-          const t = parseTimeParam(raw);
-          if (!t)
-            return badRequest(
-              reply,
-              `${key}: expected YYYY-MM-DD or an ISO 8601 date-time with a zone, got ${raw}`,
-            );
-          query[key] = t;
-        }
+        const parsed = parseTimeRange(q);
+        if (!parsed.ok) return badRequest(reply, parsed.message);
+        Object.assign(query, parsed.range);
         if (query.from && query.to && query.from > query.to)
           return badRequest(reply, 'from must not be after to');
         if (q.cursor) {
@@ -289,20 +281,9 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
         }
         if (from === undefined && to === undefined)
           return badRequest(reply, 'give session=ID, or from and/or to');
-        const range: { from?: Date; to?: Date } = {};
-        for (const [key, raw] of [
-          ['from', from],
-          ['to', to],
-        ] as const) {
-          if (raw === undefined) continue;
-          const t = parseTimeParam(raw);
-          if (!t)
-            return badRequest(
-              reply,
-              `${key}: expected YYYY-MM-DD or an ISO 8601 date-time with a zone, got ${raw}`,
-            );
-          range[key] = t;
-        }
+        const parsed = parseTimeRange({ from, to }, { emptyIsAbsent: false });
+        if (!parsed.ok) return badRequest(reply, parsed.message);
+        const range = parsed.range;
         return verifyRange(store, range);
       },
     );
