@@ -21,6 +21,7 @@ import type {
 export * from './crds.js';
 export type * from './generated/crds.js';
 export * from './oidc-verifier.js';
+export * from './broker-api.js';
 export * from './pod-opt-in.js';
 export * from './recording-events.js';
 export * from './schema-validate.js';
