@@ -18,10 +18,11 @@ import type {
   ValueDetector,
 } from './generated/crds.js';
 
+export * from './broker-api.js';
 export * from './crds.js';
 export type * from './generated/crds.js';
+export * from './label-selector.js';
 export * from './oidc-verifier.js';
-export * from './broker-api.js';
 export * from './pod-opt-in.js';
 export * from './recording-events.js';
 export * from './schema-validate.js';

@@ -1,13 +1,19 @@
 #!/usr/bin/env -S node --liftoff-only
 // chaperone-sidecar — the per-pod gateway.
+//   chaperone-sidecar --broker URL [options]            in a pod: everything from the operator's broker
 //   chaperone-sidecar --standalone DIR [options]        serve the Connections defined in DIR
 //   chaperone-sidecar approvals list|approve|deny NAME  decide paused operations (standalone)
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runInCluster } from './in-cluster/run-in-cluster.js';
 import { jsonLog, runStandalone } from './standalone/run-standalone.js';
 
 const USAGE = `usage:
+  chaperone-sidecar --broker URL --token-file FILE [--broker-ca-file FILE]   (CA also from $CHAPERONE_BROKER_CA)
+                    [--collector URL --collector-token-file FILE] [--spool DIR] [--recordings DIR]
+                    [--admin-port 15020] [--agent-config-dir DIR] [--connections a,b]
+                    [--oidc-issuer URL --oidc-audience ID [--oidc-required] [--oidc-token-user oidc]]
   chaperone-sidecar --standalone DIR [--service-account NS/NAME] [--connections a,b]
                     [--recordings DIR | --collector URL --collector-token-file FILE [--spool DIR]]
                     [--admin-port 15020] [--tls-cert FILE --tls-key FILE]
@@ -90,25 +96,16 @@ async function main(argv: string[]): Promise<number> {
       'collector-token-file': { type: 'string' },
       spool: { type: 'string' },
       'tls-key': { type: 'string' },
+      broker: { type: 'string' },
+      'broker-ca-file': { type: 'string' },
+      'token-file': { type: 'string' },
+      'agent-config-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || !values.standalone) {
-    console.error(
-      values.standalone
-        ? USAGE
-        : `${USAGE}\n\nIn-cluster mode (broker) is not implemented yet: use --standalone.`,
-    );
+  if (values.help || (!values.standalone && !values.broker)) {
+    console.error(USAGE);
     return values.help ? 0 : 2;
-  }
-  const [ns, name] = (
-    values['service-account'] ??
-    process.env.CHAPERONE_SERVICE_ACCOUNT ??
-    'default/standalone-agent'
-  ).split('/');
-  if (!ns || !name) {
-    console.error('--service-account must be NAMESPACE/NAME');
-    return 2;
   }
   const missing = NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
   if (missing.length) {
@@ -117,32 +114,72 @@ async function main(argv: string[]): Promise<number> {
       `node was started without ${missing.join(' ')}: expect a transient memory spike of ~600 MB after the first SQL statement`,
     );
   }
+  const oidc = values['oidc-issuer']
+    ? {
+        issuers: [{ issuer: values['oidc-issuer'], audience: values['oidc-audience'] ?? 'chaperone' }],
+        require: values['oidc-required'] ?? false,
+        tokenUser: values['oidc-token-user'] ?? 'oidc',
+      }
+    : undefined;
   const started = performance.now();
-  const sidecar = await runStandalone({
-    configDir: values.standalone,
-    serviceAccount: { namespace: ns, name },
-    connections: values.connections?.split(',').filter(Boolean),
-    recordingsDir: values.recordings ?? 'recordings',
-    adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
-    collector: values.collector
-      ? {
-          url: values.collector,
-          tokenFile: values['collector-token-file'] ?? '/var/run/secrets/chaperone/collector-token',
-          spoolDir: values.spool ?? 'spool',
-        }
-      : undefined,
-    clientTls:
-      values['tls-cert'] && values['tls-key']
-        ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') }
+  let sidecar: { admin: { port: number }; stop(): Promise<void> };
+  if (values.broker) {
+    const caPem = values['broker-ca-file']
+      ? await readFile(values['broker-ca-file'], 'utf8')
+      : process.env.CHAPERONE_BROKER_CA;
+    if (!caPem) {
+      console.error('the broker CA is missing: pass --broker-ca-file FILE or set CHAPERONE_BROKER_CA (PEM)');
+      return 2;
+    }
+    if (!values['token-file']) {
+      console.error('--token-file is required with --broker (the projected ServiceAccount token)');
+      return 2;
+    }
+    sidecar = await runInCluster({
+      brokerUrl: values.broker,
+      brokerCaPem: caPem,
+      tokenFile: values['token-file'],
+      collectorUrl: values.collector,
+      collectorTokenFile: values['collector-token-file'],
+      spoolDir: values.spool ?? 'spool',
+      recordingsDir: values.recordings ?? 'recordings',
+      adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
+      agentConfigDir: values['agent-config-dir'],
+      oidc,
+    });
+  } else {
+    const [ns, name] = (
+      values['service-account'] ??
+      process.env.CHAPERONE_SERVICE_ACCOUNT ??
+      'default/standalone-agent'
+    ).split('/');
+    if (!ns || !name) {
+      console.error('--service-account must be NAMESPACE/NAME');
+      return 2;
+    }
+    sidecar = await runStandalone({
+      configDir: values.standalone as string, // checked above: --broker or --standalone
+      serviceAccount: { namespace: ns, name },
+      connections: values.connections?.split(',').filter(Boolean),
+      recordingsDir: values.recordings ?? 'recordings',
+      adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
+      collector: values.collector
+        ? {
+            url: values.collector,
+            tokenFile: values['collector-token-file'] ?? '/var/run/secrets/chaperone/collector-token',
+            spoolDir: values.spool ?? 'spool',
+          }
         : undefined,
-    oidc: values['oidc-issuer']
-      ? {
-          issuers: [{ issuer: values['oidc-issuer'], audience: values['oidc-audience'] ?? 'chaperone' }],
-          require: values['oidc-required'] ?? false,
-          tokenUser: values['oidc-token-user'] ?? 'oidc',
-        }
-      : undefined,
-  });
+      clientTls:
+        values['tls-cert'] && values['tls-key']
+          ? {
+              cert: await readFile(values['tls-cert'], 'utf8'),
+              key: await readFile(values['tls-key'], 'utf8'),
+            }
+          : undefined,
+      oidc,
+    });
+  }
   jsonLog('info', 'ready', {
     ms: Math.round(performance.now() - started),
     admin: `http://127.0.0.1:${sidecar.admin.port}`,

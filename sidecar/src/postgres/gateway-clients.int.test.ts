@@ -12,12 +12,12 @@ import {
 } from '@chaperone/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningSidecar, runStandalone } from '../standalone/run-standalone.js';
+import { type RunningStandaloneSidecar, runStandalone } from '../standalone/run-standalone.js';
 import { configYaml, seedOrders } from '../test-support/orders-fixture.js';
 
 let db: TestPostgres;
 let idp: TestOidcIssuer;
-let sidecar: RunningSidecar;
+let sidecar: RunningStandaloneSidecar;
 let port: number;
 let caPath: string;
 

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { freePort, startPostgres, type TestPostgres } from '@chaperone/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningSidecar, runStandalone } from '../standalone/run-standalone.js';
+import { type RunningStandaloneSidecar, runStandalone } from '../standalone/run-standalone.js';
 import { configYaml, seedOrders } from '../test-support/orders-fixture.js';
 
 // The collector is unreachable (nothing listens on its port) and the spool is tiny: running
 // sessions continue, new ones are refused with a clear error, memory does not grow.
 let db: TestPostgres;
-let sidecar: RunningSidecar;
+let sidecar: RunningStandaloneSidecar;
 let port: number;
 
 beforeAll(async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type TestPostgres } from '@chaperone/testkit';
-import { type RunningSidecar, runStandalone } from '../standalone/run-standalone.js';
+import { type RunningStandaloneSidecar, runStandalone } from '../standalone/run-standalone.js';
 
 /**
  * A real PostgreSQL seeded with an `orders` database, and a standalone sidecar in front of it whose
@@ -11,7 +11,7 @@ import { type RunningSidecar, runStandalone } from '../standalone/run-standalone
  * customers.email masked, credit-card numbers detected in values.
  */
 export interface OrdersFixture {
-  sidecar: RunningSidecar;
+  sidecar: RunningStandaloneSidecar;
   port: number;
   adminUrl: string;
   configDir: string;

@@ -1,6 +1,6 @@
-import type { LabelSelector } from '@chaperone/api';
 import { describe, expect, it } from 'vitest';
-import { connectionsSelect, selectorMatches } from './connection-selector.js';
+import type { LabelSelector } from './generated/crds.js';
+import { connectionsSelect, selectorMatches } from './label-selector.js';
 
 const labels = { env: 'prod', team: 'orders', tier: 'db' };
 

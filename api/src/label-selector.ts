@@ -1,4 +1,4 @@
-import type { LabelSelector, LabelSelectorRequirement, PolicyConnections } from '@chaperone/api';
+import type { LabelSelector, LabelSelectorRequirement, PolicyConnections } from './generated/crds.js';
 
 type Labels = Readonly<Record<string, string | undefined>>;
 

@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import { type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { AdminServer } from '../admin/admin-server.js';
+import type { ApprovalGate } from '../approvals/approval-gate.js';
+import type { CredentialSource } from '../credentials/credential-source.js';
+import type { Identity } from '../identity/identity.js';
+import { LocalCancelRegistry, PostgresGateway } from '../postgres/gateway.js';
+import { initSqlParser, sqlParserHealth } from '../postgres/sql/index.js';
+import type { SessionPolicyFactory } from '../postgres/statement-guard.js';
+import type { UpstreamTarget } from '../postgres/upstream.js';
+import { SessionRecorder } from '../recording/session-recorder.js';
+import { CollectorShipper } from '../recording/shipper.js';
+import { Spool } from '../recording/spool.js';
+import { SpoolSink } from '../recording/spool-sink.js';
+import { JsonLinesSink } from '../standalone/jsonl-sink.js';
+import type { LocalApprovalGate } from '../standalone/local-approvals.js';
+
+export type SidecarLog = (
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export function jsonLog(
+  level: 'info' | 'warn' | 'error',
+  message: string,
+  fields: Record<string, unknown> = {},
+): void {
+  process.stderr.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`,
+  );
+}
+
+/** One PostgreSQL Connection the sidecar serves, already resolved by the mode (standalone or broker). */
+export interface ServedPostgresConnection {
+  name: string;
+  listenPort: number;
+  target: UpstreamTarget;
+  policyFor: SessionPolicyFactory;
+}
+
+/** What both modes share; the mode decides where connections, credentials and approvals come from. */
+export interface SidecarOptions {
+  postgres: ServedPostgresConnection[];
+  podIdentity: Identity;
+  credentials: CredentialSource;
+  approvals: ApprovalGate;
+  /** Standalone: the admin endpoint also serves the local approval queue. */
+  localApprovals?: LocalApprovalGate;
+  /** JSON-lines files per session, when no collector is configured. */
+  recordingsDir: string;
+  /** Ship recordings to a collector through an on-disk spool. */
+  collector?: { url: string; tokenFile: string; spoolDir: string; spoolMaxBytes?: number };
+  adminPort: number;
+  oidc?: { issuers: OidcIssuerConfig[]; require: boolean; tokenUser: string };
+  maxMessageBytes?: number;
+  /** Benchmarks only: sessions are not recorded at all. Not reachable from the CLI. */
+  benchmarkWithoutRecording?: boolean;
+  /** PEM certificate and key: offer TLS to agents that ask for it (SSLRequest). */
+  clientTls?: { cert: string; key: string };
+  /** Extra readiness condition of the mode (e.g. the broker's configuration was fetched). */
+  ready?: () => boolean;
+  log?: SidecarLog;
+}
+
+export interface RunningSidecar {
+  gateways: Map<string, PostgresGateway>;
+  admin: AdminServer;
+  shipper?: CollectorShipper;
+  registry: Registry;
+  stop(): Promise<void>;
+}
+
+export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
+  const log = opts.log ?? jsonLog;
+  // The SQL parser is WebAssembly: load it before the first agent connects.
+  const parserReady = initSqlParser();
+  const registry = new Registry();
+  registry.setDefaultLabels({ component: 'sidecar' });
+  collectDefaultMetrics({ register: registry, prefix: 'chaperone_sidecar_' });
+  const verifier = opts.oidc?.issuers.length ? new OidcVerifier(opts.oidc.issuers) : undefined;
+  const cancels = new LocalCancelRegistry();
+  let spool: Spool | undefined;
+  let shipper: CollectorShipper | undefined;
+  if (opts.collector) {
+    const c = opts.collector;
+    spool = new Spool({ dir: c.spoolDir, maxBytes: c.spoolMaxBytes ?? 256 * 1024 * 1024 });
+    shipper = new CollectorShipper({
+      spool,
+      spoolDir: c.spoolDir,
+      url: c.url,
+      // Re-read every time: a projected ServiceAccount token is rotated on disk by the kubelet.
+      token: async () => (await readFile(c.tokenFile, 'utf8')).trim(),
+      registry,
+      log,
+    });
+    shipper.start();
+  }
+  const recorderFor = (connection: string) => (sessionId: string, identity: Identity) => {
+    if (opts.benchmarkWithoutRecording) return new UnrecordedSession(sessionId, connection, identity);
+    if (!spool)
+      return new SessionRecorder(
+        new JsonLinesSink(opts.recordingsDir, sessionId),
+        sessionId,
+        connection,
+        identity,
+      );
+    // Policy when the spool is full: refuse new sessions, let running ones finish (never unbounded memory).
+    if (spool.isFull())
+      throw new Error(
+        'the recording spool is full (is the collector reachable?); new sessions are refused until recordings are shipped',
+      );
+    const s = spool;
+    return new SessionRecorder(new SpoolSink(s, () => shipper?.notify()), sessionId, connection, identity);
+  };
+  const hashKey = randomBytes(32);
+  await parserReady;
+  const gateways = new Map<string, PostgresGateway>();
+  for (const served of opts.postgres) {
+    const gw = new PostgresGateway({
+      connection: served.name,
+      target: served.target,
+      listenHost: '127.0.0.1',
+      listenPort: served.listenPort,
+      podIdentity: opts.podIdentity,
+      credentials: opts.credentials,
+      policyFor: served.policyFor,
+      approvals: opts.approvals,
+      recorderFor: recorderFor(served.name),
+      cancels,
+      tokenVerifier: verifier,
+      requireToken: opts.oidc?.require ?? false,
+      tokenUser: opts.oidc?.tokenUser ?? 'oidc',
+      maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024,
+      clientTls: opts.clientTls ? createSecureContext(opts.clientTls) : undefined,
+      maxConnections: 256,
+      hashKey,
+      log,
+    });
+    await gw.listen();
+    gateways.set(served.name, gw);
+    log('info', 'listening', { connection: served.name, address: `127.0.0.1:${gw.port}` });
+  }
+  let ready = false;
+  const admin = new AdminServer({
+    host: '127.0.0.1',
+    port: opts.adminPort,
+    registry,
+    approvals: opts.localApprovals,
+    // A fault inside the parser's WebAssembly marks it unusable: report not-ready so the pod restarts.
+    ready: () => ready && sqlParserHealth().ok && (opts.ready?.() ?? true),
+  });
+  await admin.listen();
+  ready = true;
+  return {
+    gateways,
+    admin,
+    shipper,
+    registry,
+    async stop() {
+      ready = false;
+      await Promise.all([...gateways.values()].map((g) => g.close()));
+      // Give the shipper a moment to deliver the last events; the spool keeps the rest for next start.
+      await shipper?.stop(2_000);
+      spool?.close();
+      await admin.close();
+    },
+  };
+}
+
+/** For benchmarks: the recorder's interface, recording nothing. */
+class UnrecordedSession extends SessionRecorder {
+  constructor(sessionId: string, connection: string, identity: Identity) {
+    super({ write() {}, flush: async () => {} }, sessionId, connection, identity);
+  }
+  override record(): void {}
+}
