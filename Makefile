@@ -37,6 +37,10 @@ host: ## Debian packages and the unprivileged test account (idempotent)
 control-plane: ## build kube-apiserver + etcd from the Go module proxy (cached in ~/.cache/chaperone)
 	bash hack/build-control-plane.sh >/dev/null
 
+.PHONY: helm
+helm: ## build helm from the Go module proxy for the chart tests (cached in ~/.cache/chaperone)
+	bash hack/build-helm.sh >/dev/null
+
 .PHONY: build
 build: $(DEPS_STAMP) ## compile every workspace (tsc -b)
 	npx tsc -b
@@ -54,7 +58,7 @@ gen: $(DEPS_STAMP) ## regenerate api/src/generated from crds/
 	node hack/gen-api-types.ts
 
 .PHONY: test
-test: lint typecheck host control-plane ## lint, typecheck, unit + integration tests against real servers
+test: lint typecheck host control-plane helm ## lint, typecheck, unit + integration tests against real servers
 	npx vitest run --project unit --project integration
 
 .PHONY: test-unit
@@ -62,7 +66,7 @@ test-unit: $(DEPS_STAMP) ## unit tests only (no servers)
 	npx vitest run --project unit
 
 .PHONY: test-integration
-test-integration: $(DEPS_STAMP) host control-plane ## integration tests (PostgreSQL, sshd, kube-apiserver)
+test-integration: $(DEPS_STAMP) host control-plane helm ## integration tests (PostgreSQL, sshd, kube-apiserver)
 	npx vitest run --project integration
 
 .PHONY: demo

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   CONNECTIONS_ANNOTATION,
   INJECT_LABEL,
+  INJECT_LABEL_DISABLED,
+  INJECT_LABEL_VALUE,
   parseConnectionsAnnotation,
   STATUS_ANNOTATION,
 } from './pod-opt-in.js';
@@ -10,6 +12,13 @@ describe('pod opt-in keys', () => {
   it('live under chaperone.dev', () => {
     for (const key of [INJECT_LABEL, CONNECTIONS_ANNOTATION, STATUS_ANNOTATION])
       expect(key).toMatch(/^chaperone\.dev\//);
+  });
+
+  it('opts in and out with distinct values of the same pod label', () => {
+    // Label values must be valid Kubernetes label values and must differ, or opt-out would opt in.
+    for (const value of [INJECT_LABEL_VALUE, INJECT_LABEL_DISABLED])
+      expect(value).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+    expect(INJECT_LABEL_DISABLED).not.toBe(INJECT_LABEL_VALUE);
   });
 
   it('parses the connections annotation', () => {

@@ -4,6 +4,11 @@
 /** Pod label that opts a single pod in: `chaperone.dev/inject: "true"`. */
 export const INJECT_LABEL = 'chaperone.dev/inject';
 export const INJECT_LABEL_VALUE = 'true';
+/**
+ * The same label set to `"false"` opts a pod out inside a namespace that has injection enabled
+ * (e.g. a one-off maintenance pod that does not use any Connection). Any other value does not.
+ */
+export const INJECT_LABEL_DISABLED = 'false';
 
 /** Namespace label that opts every pod of the namespace in: `chaperone.dev/injection: enabled`. */
 export const NAMESPACE_INJECTION_LABEL = 'chaperone.dev/injection';

@@ -12,7 +12,7 @@ import { jsonLog, runStandalone } from './standalone/run-standalone.js';
 const USAGE = `usage:
   chaperone-sidecar --broker URL --token-file FILE [--broker-ca-file FILE]   (CA also from $CHAPERONE_BROKER_CA)
                     [--collector URL --collector-token-file FILE] [--spool DIR] [--recordings DIR]
-                    [--admin-port 15020] [--agent-config-dir DIR] [--connections a,b]
+                    [--admin-port 15020] [--admin-address 0.0.0.0] [--agent-config-dir DIR]
                     [--oidc-issuer URL --oidc-audience ID [--oidc-required] [--oidc-token-user oidc]]
   chaperone-sidecar --standalone DIR [--service-account NS/NAME] [--connections a,b]
                     [--recordings DIR | --collector URL --collector-token-file FILE [--spool DIR]]
@@ -100,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
       'broker-ca-file': { type: 'string' },
       'token-file': { type: 'string' },
       'agent-config-dir': { type: 'string' },
+      'admin-address': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -145,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
       recordingsDir: values.recordings ?? 'recordings',
       adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
       agentConfigDir: values['agent-config-dir'],
+      adminHost: values['admin-address'],
       oidc,
     });
   } else {

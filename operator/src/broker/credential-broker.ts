@@ -43,6 +43,8 @@ export class BrokerRequestError extends Error {
 
 export interface CredentialBrokerOptions {
   store: BrokerStore;
+  /** Where Secrets named by Connections live (admin credentials, CA bundles): only the operator reads them. */
+  operatorNamespace: string;
   issuers: CredentialIssuers;
   collectorUrl?: string;
   /** Told about every issuance (no secret in it): Events, metrics, logs. */
@@ -74,11 +76,13 @@ export class CredentialBroker {
       const caRef = connection.spec.endpoint.tls?.caSecretRef;
       let caPem: string | undefined;
       if (caRef) {
-        caPem = (await this.opts.store.readSecret(identity.namespace, caRef.name))?.[caRef.key ?? 'ca.crt'];
+        const ns = this.opts.operatorNamespace;
+        caPem = (await this.opts.store.readSecret(ns, caRef.name))?.[caRef.key ?? 'ca.crt'];
         if (!caPem) {
           throw new BrokerRequestError(
             404,
-            `Connection ${name}: CA Secret ${identity.namespace}/${caRef.name} (key ${caRef.key ?? 'ca.crt'}) not found`,
+            `Connection ${name}: CA Secret ${ns}/${caRef.name} (key ${caRef.key ?? 'ca.crt'}) not found`,
+            'CA bundles of Connections live in the operator namespace',
           );
         }
       }

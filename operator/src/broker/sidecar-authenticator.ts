@@ -13,6 +13,11 @@ export interface SidecarAuthenticatorOptions {
   /** How long a verified identity is reused (default 10 s): bounds TokenReview and pod reads per sidecar. */
   cacheTtlMs?: number;
   now?: () => number;
+  /**
+   * Further checks of the pod spec (injection/verify-injected-pod.ts): the annotation alone proves
+   * nothing, since a pod outside any opted-in namespace never meets the webhook and can set it.
+   */
+  podProblems?: (pod: k8s.V1Pod) => string[];
 }
 
 /**
@@ -26,8 +31,10 @@ export class SidecarAuthenticator {
   private readonly cache = new Map<string, { identity: SidecarIdentity; until: number }>();
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly podProblems?: (pod: k8s.V1Pod) => string[];
 
   constructor(opts: SidecarAuthenticatorOptions) {
+    this.podProblems = opts.podProblems;
     this.auth = opts.kubeConfig.makeApiClient(k8s.AuthenticationV1Api);
     this.core = opts.kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.ttlMs = opts.cacheTtlMs ?? 10_000;
@@ -74,6 +81,14 @@ export class SidecarAuthenticator {
       }
     }
     const identity = sidecarIdentityOf(bound, pod);
+    const problems = pod && this.podProblems ? this.podProblems(pod) : [];
+    if (problems.length) {
+      throw new BrokerAuthError(
+        403,
+        `pod ${bound.namespace}/${bound.podName} does not run the chaperone sidecar as injected: ${problems.join('; ')}`,
+        'recreate the pod so the webhook injects it',
+      );
+    }
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(key, { identity, until: now + this.ttlMs });
     return identity;

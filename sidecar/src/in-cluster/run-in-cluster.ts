@@ -19,6 +19,8 @@ export interface InClusterOptions {
   spoolDir: string;
   recordingsDir: string;
   adminPort: number;
+  /** Default 0.0.0.0: the kubelet's probes come to the pod IP. */
+  adminHost?: string;
   /** Shared with the agent containers: where client configuration files would be written. */
   agentConfigDir?: string;
   /** Override listen ports (connection name → port), e.g. 0 for tests. */
@@ -97,6 +99,7 @@ export async function runInCluster(opts: InClusterOptions): Promise<RunningInClu
         ? { url: collectorUrl, tokenFile: opts.collectorTokenFile, spoolDir: opts.spoolDir }
         : undefined,
     adminPort: opts.adminPort,
+    adminHost: opts.adminHost ?? '0.0.0.0',
     oidc: opts.oidc,
     log,
   });

@@ -55,6 +55,11 @@ export interface SidecarOptions {
   /** Ship recordings to a collector through an on-disk spool. */
   collector?: { url: string; tokenFile: string; spoolDir: string; spoolMaxBytes?: number };
   adminPort: number;
+  /**
+   * Default 127.0.0.1. In a pod the kubelet probes the pod IP, so in-cluster mode listens on all
+   * addresses — it then serves health and metrics only (approvals are local to standalone mode).
+   */
+  adminHost?: string;
   oidc?: { issuers: OidcIssuerConfig[]; require: boolean; tokenUser: string };
   maxMessageBytes?: number;
   /** Benchmarks only: sessions are not recorded at all. Not reachable from the CLI. */
@@ -145,8 +150,11 @@ export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> 
     log('info', 'listening', { connection: served.name, address: `127.0.0.1:${gw.port}` });
   }
   let ready = false;
+  if (opts.localApprovals && (opts.adminHost ?? '127.0.0.1') !== '127.0.0.1') {
+    throw new Error('the local approval queue is served on loopback only');
+  }
   const admin = new AdminServer({
-    host: '127.0.0.1',
+    host: opts.adminHost ?? '127.0.0.1',
     port: opts.adminPort,
     registry,
     approvals: opts.localApprovals,
