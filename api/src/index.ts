@@ -20,6 +20,7 @@ import type {
 
 export * from './broker-api.js';
 export * from './crds.js';
+export * from './duration.js';
 export type * from './generated/crds.js';
 export * from './label-selector.js';
 export * from './oidc-verifier.js';

@@ -1,7 +1,8 @@
 // The policy engine: who may do what on a Connection, and what is masked. Pure; see README.md.
+
+export { DurationError, formatDuration, parseDuration } from '@chaperone/api';
 export { APPROVAL_DEFAULTS, APPROVAL_LIMITS, DEFAULT_GUARDRAILS, MASKING_DEFAULTS } from './defaults.js';
 export { describeOperation, describeWho } from './describe.js';
-export { DurationError, formatDuration, parseDuration } from './duration.js';
 export { GUARDRAIL_PROTOCOLS, SEVERITY } from './guardrails.js';
 export {
   type ColumnRule,

@@ -52,10 +52,15 @@
  *   API server's validation would refuse) still applies by its subjects and connections, but denies
  *   every operation, naming the problem. One broken policy never widens access.
  */
-import { type AccessPolicy, connectionsSelect, type PolicySubject } from '@chaperone/api';
+import {
+  type AccessPolicy,
+  connectionsSelect,
+  formatDuration,
+  type PolicySubject,
+  parseDuration,
+} from '@chaperone/api';
 import { APPROVAL_DEFAULTS, APPROVAL_LIMITS } from './defaults.js';
 import { describeOperation, describeWho } from './describe.js';
-import { formatDuration, parseDuration } from './duration.js';
 import {
   type CompiledGuardrails,
   compileGuardrails,
