@@ -46,7 +46,7 @@ export function boundTokenOf(
   if (!status?.authenticated) {
     throw new BrokerAuthError(
       401,
-      `the token was rejected by the Kubernetes API server${status?.error ? `: ${status.error}` : ''}`,
+      `the token was rejected by the Kubernetes API server for audience ${audience}${status?.error ? `: ${status.error}` : ''}`,
       `send the projected ServiceAccount token for audience ${audience} that the injected volume provides`,
     );
   }

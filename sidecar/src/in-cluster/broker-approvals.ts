@@ -28,7 +28,10 @@ export class BrokerApprovalGate implements ApprovalGate {
       created = await this.broker.createAccessRequest({
         connection: request.connection,
         policy: request.policy,
-        rule: request.rule,
+        // The gateway names rules policy-qualified; the AccessRequest has the policy in its own field.
+        rule: request.rule.startsWith(`${request.policy}/`)
+          ? request.rule.slice(request.policy.length + 1)
+          : request.rule,
         sessionId: request.sessionId,
         ...(request.identity.user
           ? { onBehalfOf: { user: request.identity.user, groups: request.identity.groups } }

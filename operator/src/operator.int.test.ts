@@ -1,0 +1,564 @@
+// The operator as a whole against a real kube-apiserver and a real PostgreSQL: a pod created in an
+// opted-in namespace is injected; the sidecar, run as a local process with exactly the injected
+// container's arguments and a TokenRequest token bound to that pod, gets its policy and a JIT role
+// from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
+// that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AccessRequest } from '@chaperone/api';
+import {
+  type ControlPlane,
+  freePort,
+  repoPath,
+  run,
+  startControlPlane,
+  startPostgres,
+  type TestPostgres,
+  type TestUser,
+} from '@chaperone/testkit';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mutatingWebhookConfiguration } from './admission/webhook-configuration.js';
+import { type RunningOperator, startOperator } from './operator-process.js';
+
+const OP_NS = 'chaperone-system';
+const NS = 'shop';
+const SIDECAR_IMAGE = 'chaperone/sidecar:test';
+
+let cp: ControlPlane;
+let pg: TestPostgres;
+let dir: string;
+let operators: RunningOperator[] = [];
+let httpsPorts: number[] = [];
+let alice: TestUser; // dba: an approver
+let mallory: TestUser; // not an approver
+let listenPort: number;
+
+const kubectl = async (args: string[], opts: { user?: TestUser; input?: string } = {}) => {
+  const r = await cp.kubectl(args, opts);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+};
+const json = async <T>(args: string[]): Promise<T> => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
+
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A kubeconfig that authenticates as the operator's ServiceAccount (its status writes are its own). */
+async function operatorKubeConfig() {
+  const token = (
+    await kubectl(['create', 'token', 'chaperone-operator', '-n', OP_NS, '--duration', '2h'])
+  ).trim();
+  const kc = cp.admin.kubeConfig();
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('admin kubeconfig has no cluster');
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: 'operator', token }],
+    contexts: [{ name: 'operator', cluster: cluster.name, user: 'operator' }],
+    currentContext: 'operator',
+  });
+  return kc;
+}
+
+async function startReplica(name: string, httpsPort: number): Promise<RunningOperator> {
+  return startOperator({
+    kubeConfig: await operatorKubeConfig(),
+    namespace: OP_NS,
+    podName: name,
+    serviceAccountName: 'chaperone-operator',
+    serviceName: 'chaperone-operator',
+    httpsHost: '127.0.0.1',
+    httpsPort,
+    metricsHost: '127.0.0.1',
+    metricsPort: 0,
+    extraCertNames: { ipAddresses: ['127.0.0.1'] },
+    sidecarImage: SIDECAR_IMAGE,
+    // Every replica's broker answers the sidecar; the test's sidecar uses the second replica's.
+    brokerUrl: `https://127.0.0.1:${httpsPorts[1]}`,
+    leaderElection: { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 },
+    janitor: { intervalMs: 500, dropAfterMs: 3_600_000, podGoneGraceMs: 0 },
+    log: (level, message, fields) => {
+      if (process.env.CHAPERONE_TEST_LOG) console.error(name, level, message, JSON.stringify(fields ?? {}));
+    },
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'chaperone-operator-'));
+  [cp, pg] = await Promise.all([startControlPlane({ installCrds: true }), startPostgres()]);
+  await pg.psql('CREATE DATABASE orders');
+  await pg.psql(`
+    CREATE ROLE chaperone_admin LOGIN CREATEROLE PASSWORD 'admin-secret-pw';
+    CREATE ROLE orders_reader NOLOGIN;
+    GRANT orders_reader TO chaperone_admin WITH ADMIN OPTION;`);
+  await pg.psql(
+    `CREATE TABLE orders (id int PRIMARY KEY, status text, email text);
+     INSERT INTO orders VALUES (1, 'new', 'ann@example.com'), (2, 'paid', 'bob@example.com');
+     GRANT SELECT, UPDATE ON orders TO orders_reader;`,
+    { database: 'orders' },
+  );
+  listenPort = await freePort();
+  httpsPorts = [await freePort(), await freePort()];
+  alice = await cp.createUser('alice', ['dba']);
+  mallory = await cp.createUser('mallory', ['developers']);
+
+  await kubectl(['apply', '-f', '-'], {
+    input: `
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${OP_NS} }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${NS}, labels: { chaperone.dev/injection: enabled } }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: chaperone-operator, namespace: ${OP_NS} }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: chaperone-operator-test }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
+subjects: [{ kind: ServiceAccount, name: chaperone-operator, namespace: ${OP_NS} }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: { name: chaperone-approver-test }
+rules:
+  - { apiGroups: [chaperone.dev], resources: [accessrequests], verbs: [get, list, watch] }
+  - { apiGroups: [chaperone.dev], resources: [accessrequests/status], verbs: [get, patch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: { name: chaperone-approvers-test }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: chaperone-approver-test }
+subjects:
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: alice }
+  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: mallory }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: orders-db-admin, namespace: ${OP_NS} }
+stringData: { username: chaperone_admin, password: admin-secret-pw }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: orders-agent, namespace: ${NS} }
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: Connection
+metadata: { name: orders-db, namespace: ${NS} }
+spec:
+  type: postgres
+  endpoint: { host: 127.0.0.1, port: ${pg.port}, database: orders, tls: { mode: disable } }
+  listen: { port: ${listenPort} }
+  credentials:
+    postgres: { adminSecretRef: { name: orders-db-admin }, grantRoles: [orders_reader], ttl: 1m }
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: AccessPolicy
+metadata: { name: orders-agents, namespace: ${NS} }
+spec:
+  subjects: [{ kind: ServiceAccount, name: orders-agent }]
+  connections: { names: [orders-db] }
+  rules:
+    - { name: no-ddl, action: deny, postgres: { operations: [ddl] } }
+    - { name: read, action: allow, postgres: { operations: [read] } }
+    - { name: write-needs-approval, action: approve, postgres: { operations: [write], tables: [public.orders] } }
+  masking:
+    columns: [{ column: public.orders.email, strategy: redact }]
+  approval: { approvers: { groups: [dba] }, required: 1, timeout: 2m }
+`,
+  });
+  // Two replicas: the first to start takes the Lease and writes the certificate; the second waits for it.
+  const first = startReplica('operator-0', httpsPorts[0] as number);
+  operators.push(await first);
+  operators.push(await startReplica('operator-1', httpsPorts[1] as number));
+  // What the chart installs, pointed at the second replica (the API server reaches it on loopback).
+  const secret = await json<{ data: Record<string, string> }>([
+    'get',
+    'secret',
+    'chaperone-operator-tls',
+    '-n',
+    OP_NS,
+  ]);
+  const webhooks = mutatingWebhookConfiguration({
+    name: 'chaperone',
+    caBundle: secret.data['ca.crt'] as string,
+    clientConfig: { url: `https://127.0.0.1:${httpsPorts[1]}` },
+    operatorNamespace: OP_NS,
+  });
+  await kubectl(['apply', '-f', '-'], { input: JSON.stringify(webhooks) });
+}, 300_000);
+
+afterAll(async () => {
+  for (const s of sidecars) s.kill('SIGTERM');
+  await Promise.all(operators.map((o) => o.stop()));
+  await Promise.all([cp?.stop(), pg?.stop()]);
+});
+
+const sidecars: ChildProcess[] = [];
+
+async function createAgentPod(name: string): Promise<V1Pod> {
+  await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, annotations: { 'chaperone.dev/connections': 'orders-db' } },
+      spec: {
+        serviceAccountName: 'orders-agent',
+        containers: [{ name: 'agent', image: 'agent:1', command: ['sleep', 'infinity'] }],
+      },
+    }),
+  });
+  return json<V1Pod>(['get', 'pod', name, '-n', NS]);
+}
+
+/** Starts the sidecar CLI with the injected container's own args; only file paths and the admin port change. */
+async function startSidecarFor(pod: V1Pod): Promise<{ adminPort: number; stderr: () => string }> {
+  // One sidecar at a time: they all listen on the Connection's port, as in their pods.
+  for (const old of sidecars.splice(0)) {
+    const exited = new Promise((r) => old.once('exit', r));
+    old.kill('SIGTERM');
+    await exited;
+  }
+  const container = pod.spec?.initContainers?.find((c) => c.name === 'chaperone-sidecar') as V1Container;
+  const work = await mkdtemp(join(dir, 'sidecar-'));
+  const token = (
+    await kubectl([
+      'create',
+      'token',
+      'orders-agent',
+      '-n',
+      NS,
+      '--audience',
+      'chaperone',
+      '--bound-object-kind',
+      'Pod',
+      '--bound-object-name',
+      pod.metadata?.name ?? '',
+      '--duration',
+      '1h',
+    ])
+  ).trim();
+  const paths: Record<string, string> = {
+    '/var/run/secrets/chaperone.dev/tokens/broker-token': join(work, 'broker-token'),
+    '/var/spool/chaperone': join(work, 'spool'),
+    '/var/run/chaperone.dev/agent': join(work, 'agent'),
+  };
+  await writeFile(paths['/var/run/secrets/chaperone.dev/tokens/broker-token'] as string, token);
+  await mkdir(paths['/var/spool/chaperone'] as string);
+  const adminPort = await freePort();
+  const args = (container.args ?? []).map((a) => paths[a] ?? a);
+  const i = args.indexOf('--admin-port');
+  args[i + 1] = String(adminPort);
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  env.POD_NAME = pod.metadata?.name ?? '';
+  env.POD_NAMESPACE = NS;
+  let stderr = '';
+  const child = spawn(
+    process.execPath,
+    ['--liftoff-only', repoPath('sidecar/dist/cli.js'), ...args, '--recordings', join(work, 'rec')],
+    {
+      env,
+      cwd: work,
+    },
+  );
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  sidecars.push(child);
+  await waitFor(
+    'the sidecar to be ready',
+    async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok,
+    60_000,
+  );
+  return { adminPort, stderr: () => stderr };
+}
+
+const psql = (sql: string) =>
+  run(
+    'psql',
+    ['-X', '-A', '-t', '-h', '127.0.0.1', '-p', String(listenPort), '-U', 'agent', '-d', 'orders', '-c', sql],
+    {
+      env: { ...process.env, PGCONNECT_TIMEOUT: '10' },
+    },
+  );
+
+async function jitRoles(): Promise<Array<{ rolname: string; rolcanlogin: boolean }>> {
+  const out = await pg.psql(
+    `SELECT rolname || '|' || rolcanlogin FROM pg_roles WHERE rolname LIKE 'chaperone\\_%' AND rolname <> 'chaperone_admin' ORDER BY rolname`,
+  );
+  return out
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [rolname, login] = l.split('|');
+      return { rolname: rolname as string, rolcanlogin: login === 'true' };
+    });
+}
+
+describe('operator, broker and sidecar together', () => {
+  let pod: V1Pod;
+
+  it('injects the pod created in the opted-in namespace', async () => {
+    pod = await createAgentPod('orders-agent-1');
+    const sidecar = pod.spec?.initContainers?.[0];
+    expect(sidecar?.name).toBe('chaperone-sidecar');
+    expect(sidecar?.restartPolicy).toBe('Always');
+    expect(sidecar?.image).toBe(SIDECAR_IMAGE);
+    expect(sidecar?.args).toEqual(expect.arrayContaining(['--broker', `https://127.0.0.1:${httpsPorts[1]}`]));
+    expect(pod.spec?.containers[0]?.env).toEqual(
+      expect.arrayContaining([
+        { name: 'PGHOST', value: '127.0.0.1' },
+        { name: 'PGPORT', value: String(listenPort) },
+      ]),
+    );
+    expect(pod.metadata?.annotations?.['chaperone.dev/status']).toBe('injected');
+  });
+
+  it('gives the agent masked rows through a JIT role, never the admin login', async () => {
+    await startSidecarFor(pod);
+    const r = await psql('SELECT id, status, email FROM orders ORDER BY id');
+    expect(r.stderr).toBe('');
+    const rows = r.stdout.trim().split('\n');
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^1\|new\|/);
+    expect(rows.join('\n')).not.toContain('@example.com');
+    const roles = await jitRoles();
+    expect(roles).toHaveLength(1);
+    expect(roles[0]?.rolcanlogin).toBe(true);
+    const sessions = await pg.psql(
+      `SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'orders' AND usename LIKE 'chaperone\\_%'`,
+    );
+    expect(sessions).not.toContain('chaperone_admin');
+  });
+
+  it('refuses DDL with SQLSTATE 42501', async () => {
+    const r = await run(
+      'psql',
+      [
+        '-X',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(listenPort),
+        '-U',
+        'agent',
+        '-d',
+        'orders',
+        '-v',
+        'VERBOSITY=verbose',
+        '-c',
+        'DROP TABLE orders',
+      ],
+      {},
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('42501');
+  });
+
+  it('pauses an UPDATE until an approver approves the AccessRequest with kubectl', async () => {
+    const update = psql(`UPDATE orders SET status = 'shipped' WHERE id = 1`);
+    const ar = await waitFor('an AccessRequest', async () => {
+      const list = await json<{ items: AccessRequest[] }>(['get', 'accessrequests', '-n', NS]);
+      return list.items.find((a) => (a.status?.phase ?? 'Pending') === 'Pending');
+    });
+    const name = ar.metadata.name ?? '';
+    expect(ar.spec.requester.serviceAccount).toEqual({ namespace: NS, name: 'orders-agent' });
+    expect(ar.spec.requester.pod?.uid).toBe(pod.metadata?.uid);
+    expect(ar.spec.rule).toBe('write-needs-approval');
+    const patch = ['patch', 'accessrequest', name, '-n', NS, '--subresource=status', '--type=merge'];
+    const refused = await cp.kubectl([...patch, '-p', '{"status":{"decision":{"verdict":"Approved"}}}'], {
+      user: mallory,
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/not an approver/);
+    await kubectl([...patch, '-p', '{"status":{"decision":{"verdict":"Approved","comment":"ok"}}}'], {
+      user: alice,
+    });
+    const r = await update;
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.stdout).toContain('UPDATE 1');
+    expect((await pg.psql('SELECT status FROM orders WHERE id = 1', { database: 'orders' })).trim()).toBe(
+      'shipped',
+    );
+    const decided = await json<AccessRequest>(['get', 'accessrequest', name, '-n', NS]);
+    expect(decided.status?.phase).toBe('Approved');
+    expect(decided.status?.decision?.by).toBe('alice');
+  });
+
+  it('refuses forged, wrong-audience and unbound tokens at the broker and issues nothing', async () => {
+    const before = await jitRoles();
+    const ca = await operatorCa();
+    const call = (token: string) =>
+      postJson(`https://127.0.0.1:${httpsPorts[1]}/v1/credentials`, ca, token, {
+        connection: 'orders-db',
+        type: 'postgres',
+      });
+    const wrongAudience = (
+      await kubectl([
+        'create',
+        'token',
+        'orders-agent',
+        '-n',
+        NS,
+        '--bound-object-kind',
+        'Pod',
+        '--bound-object-name',
+        'orders-agent-1',
+      ])
+    ).trim();
+    const unbound = (
+      await kubectl(['create', 'token', 'orders-agent', '-n', NS, '--audience', 'chaperone'])
+    ).trim();
+    const forged = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"system:serviceaccount:shop:orders-agent"}').toString('base64url')}.`;
+    const answers = await Promise.all([forged, wrongAudience, unbound, ''].map((t) => call(t)));
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 403, 401]);
+    expect(answers[1]?.body.error).toMatch(/audience chaperone/);
+    expect(answers[2]?.body.error).toMatch(/not bound to a pod/);
+    expect(await jitRoles()).toEqual(before);
+  });
+
+  it('disables the JIT role after its TTL and terminates its sessions', async () => {
+    const roles = await jitRoles();
+    expect(roles.some((r) => r.rolcanlogin)).toBe(true);
+    // A session still open when the TTL ends is ended by the server, not left running.
+    const longSession = psql('SELECT pg_sleep(600)');
+    await waitFor(
+      'the long session to run',
+      async () =>
+        (
+          await pg.psql(`SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'`)
+        ).trim() === '1',
+    );
+    await waitFor(
+      'the role to be disabled after its 1m TTL',
+      async () => (await jitRoles()).every((r) => !r.rolcanlogin),
+      120_000,
+    );
+    const ended = await longSession;
+    expect(ended.code).not.toBe(0);
+    expect(ended.stderr).toMatch(
+      /terminating connection due to administrator command|server closed the connection/,
+    );
+  }, 150_000);
+
+  it('disables the role of a deleted pod', async () => {
+    const second = await createAgentPod('orders-agent-2');
+    // A fresh sidecar for the new pod mints a fresh role.
+    await startSidecarFor(second);
+    const r = await psql('SELECT count(*) FROM orders');
+    expect(r.stdout.trim()).toBe('2');
+    const active = (await jitRoles()).filter((x) => x.rolcanlogin);
+    expect(active).toHaveLength(1);
+    await kubectl(['delete', 'pod', 'orders-agent-2', '-n', NS, '--wait=false']);
+    await waitFor(
+      'the deleted pod’s role to be disabled',
+      async () => (await jitRoles()).every((x) => !x.rolcanlogin),
+      30_000,
+    );
+  });
+
+  it('keeps pending requests across a leader change, and the new leader expires them', async () => {
+    const leader = operators.find((o) => o.isLeader);
+    expect(leader).toBeDefined();
+    const ar: AccessRequest = {
+      apiVersion: 'chaperone.dev/v1alpha1',
+      kind: 'AccessRequest',
+      metadata: { name: 'leader-change', namespace: NS },
+      spec: {
+        requester: { serviceAccount: { namespace: NS, name: 'orders-agent' } },
+        connection: 'orders-db',
+        policy: 'orders-agents',
+        rule: 'write-needs-approval',
+        sessionId: 'S-leader',
+        operation: {
+          type: 'postgres',
+          class: 'write',
+          text: 'UPDATE orders SET status = $1',
+          fingerprint: 'f',
+          riskReasons: [],
+        },
+        expiresAt: new Date(Date.now() + 8_000).toISOString(),
+      },
+    } as AccessRequest;
+    await kubectl(['apply', '-f', '-'], { input: JSON.stringify(ar) });
+    await leader?.stop();
+    operators = operators.filter((o) => o !== leader);
+    await waitFor('the other replica to lead', async () => operators[0]?.isLeader, 20_000);
+    const expired = await waitFor(
+      'the pending request to expire under the new leader',
+      async () => {
+        const got = await json<AccessRequest>(['get', 'accessrequest', 'leader-change', '-n', NS]);
+        return got.status?.phase === 'Expired' ? got : undefined;
+      },
+      30_000,
+    );
+    expect(expired.status?.decision).toBeUndefined();
+  }, 60_000);
+});
+
+async function operatorCa(): Promise<string> {
+  const secret = await json<{ data: Record<string, string> }>([
+    'get',
+    'secret',
+    'chaperone-operator-tls',
+    '-n',
+    OP_NS,
+  ]);
+  return Buffer.from(secret.data['ca.crt'] as string, 'base64').toString();
+}
+
+function postJson(
+  url: string,
+  ca: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; body: { error: string } }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        method: 'POST',
+        ca,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error: string } }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}

@@ -1,0 +1,15 @@
+import type { EventSpec } from '../controller/events.js';
+
+/**
+ * What a reconcile decides. The controller writes `status` (a merge patch of the fields the
+ * reconciler owns) only when it differs from the stored status, records `events`, and runs the
+ * object again after `requeueAfterMs`.
+ */
+export interface ReconcileOutcome<S extends object> {
+  /** Undefined: nothing of the status is this reconciler's to write. */
+  status?: S;
+  events: EventSpec[];
+  requeueAfterMs?: number;
+}
+
+export type { EventSpec };
