@@ -289,6 +289,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       ready = false;
       watch.stop();
       // Stop answering first (the Service moves webhook calls to the other replica), then hand the Lease over.
+      broker.shutdown();
       await server?.close();
       await manager.stop();
       rotation?.stop();

@@ -412,6 +412,37 @@ describe('operator, broker and sidecar together', () => {
     expect(decided.status?.decision?.by).toBe('alice');
   });
 
+  it('keeps a waiting statement through a restart of the broker replica it talks to', async () => {
+    const update = psql(`UPDATE orders SET status = 'packed' WHERE id = 2`);
+    const pending = async () => {
+      const list = await json<{ items: AccessRequest[] }>(['get', 'accessrequests', '-n', NS]);
+      return list.items.find((a) => (a.status?.phase ?? 'Pending') === 'Pending');
+    };
+    const ar = await waitFor('an AccessRequest', pending);
+    const serving = operators[1] as RunningOperator;
+    await serving.stop();
+    operators[1] = await startReplica('operator-1b', httpsPorts[1] as number);
+    await kubectl(
+      [
+        'patch',
+        'accessrequest',
+        ar.metadata.name ?? '',
+        '-n',
+        NS,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        '{"status":{"decision":{"verdict":"Approved"}}}',
+      ],
+      { user: alice },
+    );
+    const r = await update;
+    expect(r.stdout).toContain('UPDATE 1');
+    expect((await pg.psql('SELECT status FROM orders WHERE id = 2', { database: 'orders' })).trim()).toBe(
+      'packed',
+    );
+  }, 60_000);
+
   it('refuses forged, wrong-audience and unbound tokens at the broker and issues nothing', async () => {
     const before = await jitRoles();
     const ca = await operatorCa();

@@ -64,6 +64,8 @@ export interface CredentialBrokerOptions {
  */
 export class CredentialBroker {
   private readonly now: () => Date;
+  /** Aborted on shutdown: long polls answer at once so sidecars re-poll another replica. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly opts: CredentialBrokerOptions) {
     this.now = opts.now ?? (() => new Date());
@@ -165,7 +167,7 @@ export class CredentialBroker {
     for (;;) {
       const request = await this.ownRequest(identity, name);
       const phase = request.status?.phase ?? 'Pending';
-      if (phase !== 'Pending' || Date.now() >= deadline || signal?.aborted) {
+      if (phase !== 'Pending' || Date.now() >= deadline || signal?.aborted || this.closing.signal.aborted) {
         const decision = request.status?.decision;
         return {
           name,
@@ -174,10 +176,21 @@ export class CredentialBroker {
           ...(decision?.comment ? { comment: decision.comment } : {}),
         };
       }
-      await new Promise((r) =>
-        setTimeout(r, Math.min(this.opts.pollIntervalMs ?? 500, deadline - Date.now())),
-      );
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.closing.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(this.opts.pollIntervalMs ?? 500, deadline - Date.now()));
+        this.closing.signal.addEventListener('abort', done);
+      });
     }
+  }
+
+  /** Ends every long poll now (graceful shutdown of this replica). */
+  shutdown(): void {
+    this.closing.abort();
   }
 
   /** The agent went away: a still pending request is withdrawn (deleted); a decided one is kept. */
