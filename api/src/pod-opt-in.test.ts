@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  ALLOWED_NAMESPACES_ANNOTATION,
+  adminSecretRefusal,
   CONNECTIONS_ANNOTATION,
   INJECT_LABEL,
   INJECT_LABEL_DISABLED,
@@ -26,5 +28,34 @@ describe('pod opt-in keys', () => {
     expect(parseConnectionsAnnotation('')).toEqual([]);
     expect(parseConnectionsAnnotation('orders-db,bastion')).toEqual(['orders-db', 'bastion']);
     expect(parseConnectionsAnnotation(' orders-db , ,bastion,orders-db ')).toEqual(['orders-db', 'bastion']);
+  });
+});
+
+describe('adminSecretRefusal', () => {
+  const secret = (value?: string) => ({
+    namespace: 'chaperone-system',
+    name: 'orders-db-admin',
+    ...(value === undefined ? {} : { annotations: { [ALLOWED_NAMESPACES_ANNOTATION]: value } }),
+  });
+
+  it.each<[string | undefined, string, boolean]>([
+    [undefined, 'shop', false],
+    ['', 'shop', false],
+    ['shop', 'shop', true],
+    [' shop , billing ', 'billing', true],
+    ['shop,billing', 'other', false],
+    ['*', 'anything', true],
+    ['shop*', 'shopping', false],
+  ])('annotation %j, namespace %s → allowed %s', (value, ns, allowed) => {
+    expect(adminSecretRefusal(secret(value), ns) === undefined).toBe(allowed);
+  });
+
+  it('tells the user the exact command to allow the namespace', () => {
+    expect(adminSecretRefusal(secret(), 'shop')).toContain(
+      `kubectl -n chaperone-system annotate secret orders-db-admin ${ALLOWED_NAMESPACES_ANNOTATION}=shop --overwrite`,
+    );
+    expect(adminSecretRefusal(secret('billing'), 'shop')).toContain(
+      `${ALLOWED_NAMESPACES_ANNOTATION}=billing,shop`,
+    );
   });
 });

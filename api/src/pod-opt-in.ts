@@ -33,3 +33,27 @@ export function parseConnectionsAnnotation(value: string | undefined): string[] 
     .filter((name) => name !== '');
   return [...new Set(names)];
 }
+
+/**
+ * Annotation on an admin Secret in the operator's namespace (database admin login, SSH user CA key)
+ * naming the namespaces whose Connections may use it: `shop,billing`, or `*` for all. Without it no
+ * Connection may: whoever can create a Connection must not thereby borrow another team's admin.
+ */
+export const ALLOWED_NAMESPACES_ANNOTATION = 'chaperone.dev/allowed-namespaces';
+
+/** Why a Connection in `namespace` may not use the admin Secret, or undefined when it may. */
+export function adminSecretRefusal(
+  secret: { namespace: string; name: string; annotations?: Readonly<Record<string, string>> },
+  namespace: string,
+): string | undefined {
+  const value = secret.annotations?.[ALLOWED_NAMESPACES_ANNOTATION];
+  const allowed = (value ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (allowed.includes('*') || allowed.includes(namespace)) return undefined;
+  const fix = `kubectl -n ${secret.namespace} annotate secret ${secret.name} ${ALLOWED_NAMESPACES_ANNOTATION}=${[...allowed, namespace].join(',')} --overwrite`;
+  return value === undefined
+    ? `admin Secret ${secret.namespace}/${secret.name} has no ${ALLOWED_NAMESPACES_ANNOTATION} annotation, so no Connection may use it; to let namespace ${namespace} use it: ${fix}`
+    : `admin Secret ${secret.namespace}/${secret.name} may be used by Connections in ${allowed.join(', ') || 'no namespace'}, not ${namespace}; to allow it: ${fix}`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCliArgs, UsageError } from './cli-options.js';
+import { DB_ENV, parseCliArgs, UsageError } from './cli-options.js';
 
 describe('parseCliArgs', () => {
   it('parses serve with defaults that listen on loopback only', () => {
@@ -91,5 +91,24 @@ describe('parseCliArgs', () => {
       json: true,
     });
     expect(parseCliArgs(['migrate', '--db', 'sqlite:/x'])).toEqual({ command: 'migrate', db: 'sqlite:/x' });
+  });
+});
+
+describe('the database URL from the environment', () => {
+  it('uses CHAPERONE_COLLECTOR_DB when --db is absent, and --db over it', () => {
+    const before = process.env[DB_ENV];
+    process.env[DB_ENV] = 'postgres://collector:pw@db:5432/chaperone';
+    try {
+      expect(parseCliArgs(['migrate'])).toEqual({
+        command: 'migrate',
+        db: 'postgres://collector:pw@db:5432/chaperone',
+      });
+      expect(parseCliArgs(['migrate', '--db', 'sqlite:/x'])).toEqual({ command: 'migrate', db: 'sqlite:/x' });
+      delete process.env[DB_ENV];
+      expect(() => parseCliArgs(['migrate'])).toThrow(/--db is required.*CHAPERONE_COLLECTOR_DB/);
+    } finally {
+      if (before === undefined) delete process.env[DB_ENV];
+      else process.env[DB_ENV] = before;
+    }
   });
 });

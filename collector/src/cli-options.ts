@@ -5,7 +5,7 @@ import type { RetentionPolicy } from './store/event-store.js';
 import { parseStoreLocation } from './store/open-store.js';
 
 export const USAGE = `Usage:
-  chaperone-collector serve --db sqlite:PATH|postgres://… [options]
+  chaperone-collector serve --db sqlite:PATH|postgres://… [options]   (or $CHAPERONE_COLLECTOR_DB)
   chaperone-collector verify --db … [--session ID | --from TIME --to TIME] [--json]
   chaperone-collector migrate --db …
 
@@ -80,8 +80,12 @@ function time(name: string, text: string | undefined): Date | undefined {
   return new Date(ms);
 }
 
-function requireDb(db: string | undefined): string {
-  if (!db) throw new UsageError('--db is required (sqlite:PATH or a postgres:// URL)');
+/** Env fallback for --db, so a PostgreSQL URL with its password can come from a Secret, not argv. */
+export const DB_ENV = 'CHAPERONE_COLLECTOR_DB';
+
+function requireDb(flag: string | undefined): string {
+  const db = flag ?? process.env[DB_ENV];
+  if (!db) throw new UsageError(`--db is required (sqlite:PATH or a postgres:// URL), or set ${DB_ENV}`);
   try {
     parseStoreLocation(db);
   } catch (err) {

@@ -160,7 +160,7 @@ subjects:
 ---
 apiVersion: v1
 kind: Secret
-metadata: { name: orders-db-admin, namespace: ${OP_NS} }
+metadata: { name: orders-db-admin, namespace: ${OP_NS}, annotations: { chaperone.dev/allowed-namespaces: ${NS} } }
 stringData: { username: chaperone_admin, password: admin-secret-pw }
 ---
 apiVersion: v1
@@ -473,6 +473,77 @@ describe('operator, broker and sidecar together', () => {
     expect(answers[1]?.body.error).toMatch(/audience chaperone/);
     expect(answers[2]?.body.error).toMatch(/not bound to a pod/);
     expect(await jitRoles()).toEqual(before);
+  });
+
+  it('refuses a Connection in another namespace that names the admin Secret, at the broker and in its status', async () => {
+    const before = await jitRoles();
+    await kubectl(['apply', '-f', '-'], {
+      input: `
+apiVersion: v1
+kind: Namespace
+metadata: { name: other, labels: { chaperone.dev/injection: enabled } }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: thief, namespace: other }
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: Connection
+metadata: { name: borrowed-db, namespace: other }
+spec:
+  type: postgres
+  endpoint: { host: 127.0.0.1, port: ${pg.port}, database: orders, tls: { mode: disable } }
+  listen: { port: ${listenPort} }
+  credentials:
+    postgres: { adminSecretRef: { name: orders-db-admin }, grantRoles: [orders_reader] }
+`,
+    });
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'thief',
+          namespace: 'other',
+          annotations: { 'chaperone.dev/connections': 'borrowed-db' },
+        },
+        spec: { serviceAccountName: 'thief', containers: [{ name: 'agent', image: 'agent:1' }] },
+      }),
+    });
+    const token = (
+      await kubectl([
+        'create',
+        'token',
+        'thief',
+        '-n',
+        'other',
+        '--audience',
+        'chaperone',
+        '--bound-object-kind',
+        'Pod',
+        '--bound-object-name',
+        'thief',
+      ])
+    ).trim();
+    const answer = await postJson(
+      `https://127.0.0.1:${httpsPorts[1]}/v1/credentials`,
+      await operatorCa(),
+      token,
+      {
+        connection: 'borrowed-db',
+        type: 'postgres',
+      },
+    );
+    expect(answer.status).toBe(502);
+    expect(answer.body.error).toMatch(/may be used by Connections in shop, not other/);
+    expect(await jitRoles()).toEqual(before);
+    const status = await waitFor('the Connection status to say why', async () => {
+      const c = await json<{
+        status?: { conditions?: Array<{ type: string; status: string; reason: string }> };
+      }>(['get', 'connection', 'borrowed-db', '-n', 'other']);
+      return c.status?.conditions?.find((x) => x.type === 'CredentialsValid');
+    });
+    expect([status.status, status.reason]).toEqual(['False', 'AdminSecretNotAllowed']);
   });
 
   it('disables the JIT role after its TTL and terminates its sessions', async () => {

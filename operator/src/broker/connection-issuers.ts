@@ -1,7 +1,7 @@
 // Turns a Connection's `spec.credentials` into calls of the JIT issuers. Admin material (database
 // admin login, SSH CA key) is read here, from the operator's namespace, and never leaves this module
 // except as the short-lived credential it mints.
-import { type BrokerCredential, type Connection, parseDuration } from '@chaperone/api';
+import { adminSecretRefusal, type BrokerCredential, type Connection, parseDuration } from '@chaperone/api';
 import type * as k8s from '@kubernetes/client-node';
 import {
   CredentialError,
@@ -22,25 +22,39 @@ export interface ConnectionIssuersOptions {
 
 type SecretReader = Pick<ConnectionIssuersOptions, 'store' | 'operatorNamespace'>;
 
+/**
+ * One key of a Secret in the operator namespace. `admin` Secrets (database admin, SSH CA key) must
+ * also allow the Connection's namespace (ALLOWED_NAMESPACES_ANNOTATION); CA bundles are public, and
+ * retiring roles already issued ('cleanup') must work even after that permission is withdrawn.
+ */
 async function secretKey(
   opts: SecretReader,
-  connection: string,
+  connection: Connection,
   ref: { name: string },
   key: string,
+  kind: 'admin' | 'ca-bundle' | 'cleanup',
 ): Promise<string> {
-  const data = await opts.store.readSecret(opts.operatorNamespace, ref.name);
-  if (!data) {
+  const name = connection.metadata.name ?? '';
+  const secret = await opts.store.readSecret(opts.operatorNamespace, ref.name);
+  if (!secret) {
     throw new BrokerRequestError(
       502,
-      `Connection ${connection}: Secret ${opts.operatorNamespace}/${ref.name} not found`,
+      `Connection ${name}: Secret ${opts.operatorNamespace}/${ref.name} not found`,
       'admin Secrets of Connections live in the operator namespace',
     );
   }
-  const value = data[key];
+  if (kind === 'admin') {
+    const refusal = adminSecretRefusal(
+      { namespace: opts.operatorNamespace, name: ref.name, annotations: secret.annotations },
+      connection.metadata.namespace ?? '',
+    );
+    if (refusal) throw new BrokerRequestError(502, `Connection ${name}: ${refusal}`);
+  }
+  const value = secret.data[key];
   if (value === undefined) {
     throw new BrokerRequestError(
       502,
-      `Connection ${connection}: Secret ${opts.operatorNamespace}/${ref.name} has no key "${key}"`,
+      `Connection ${name}: Secret ${opts.operatorNamespace}/${ref.name} has no key "${key}"`,
     );
   }
   return value;
@@ -53,14 +67,8 @@ export async function postgresAdminTarget(
 ): Promise<PostgresTarget> {
   const ep = connection.spec.endpoint;
   const tls = ep.tls ?? {};
-  const name = connection.metadata.name ?? '';
   const ca = tls.caSecretRef
-    ? await secretKey(
-        opts as ConnectionIssuersOptions,
-        name,
-        tls.caSecretRef,
-        tls.caSecretRef.key ?? 'ca.crt',
-      )
+    ? await secretKey(opts, connection, tls.caSecretRef, tls.caSecretRef.key ?? 'ca.crt', 'ca-bundle')
     : undefined;
   return {
     host: ep.host ?? '127.0.0.1',
@@ -77,14 +85,15 @@ export async function postgresAdminTarget(
 export async function postgresAdminLogin(
   opts: SecretReader,
   connection: Connection,
+  purpose: 'admin' | 'cleanup' = 'admin',
 ): Promise<{ username: string; password: string }> {
   const pg = connection.spec.credentials.postgres;
   const name = connection.metadata.name ?? '';
   if (!pg) throw new BrokerRequestError(400, `Connection ${name} has no credentials.postgres block`);
   const ref = pg.adminSecretRef;
   return {
-    username: await secretKey(opts, name, ref, ref.usernameKey ?? 'username'),
-    password: await secretKey(opts, name, ref, ref.passwordKey ?? 'password'),
+    username: await secretKey(opts, connection, ref, ref.usernameKey ?? 'username', purpose),
+    password: await secretKey(opts, connection, ref, ref.passwordKey ?? 'password', purpose),
   };
 }
 
@@ -125,7 +134,7 @@ export function connectionIssuers(opts: ConnectionIssuersOptions): CredentialIss
       const ssh = connection.spec.credentials.ssh;
       const name = connection.metadata.name ?? '';
       if (!ssh) throw new BrokerRequestError(400, `Connection ${name} has no credentials.ssh block`);
-      const ca = await secretKey(opts, name, ssh.caSecretRef, ssh.caSecretRef.key ?? 'ca');
+      const ca = await secretKey(opts, connection, ssh.caSecretRef, ssh.caSecretRef.key ?? 'ca', 'admin');
       const issued = signSshUserCertificate({
         caPrivateKeyPem: ca,
         publicKey,

@@ -17,11 +17,16 @@ import { BrokerAuthError, requireConnection, type SidecarIdentity } from './side
 export interface BrokerStore {
   getConnection(namespace: string, name: string): Promise<Connection | undefined>;
   listPolicies(namespace: string): Promise<AccessPolicy[]>;
-  /** Decoded data of a Secret, or undefined when it does not exist. */
-  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** A Secret's decoded data and its annotations, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<StoredSecret | undefined>;
   createAccessRequest(request: AccessRequest): Promise<AccessRequest>;
   getAccessRequest(namespace: string, name: string): Promise<AccessRequest | undefined>;
   deleteAccessRequest(namespace: string, name: string): Promise<void>;
+}
+
+export interface StoredSecret {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
 }
 
 /** Mints credentials; each implementation reads its admin material from the operator's namespace. */
@@ -79,7 +84,7 @@ export class CredentialBroker {
       let caPem: string | undefined;
       if (caRef) {
         const ns = this.opts.operatorNamespace;
-        caPem = (await this.opts.store.readSecret(ns, caRef.name))?.[caRef.key ?? 'ca.crt'];
+        caPem = (await this.opts.store.readSecret(ns, caRef.name))?.data[caRef.key ?? 'ca.crt'];
         if (!caPem) {
           throw new BrokerRequestError(
             404,

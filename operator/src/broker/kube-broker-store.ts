@@ -7,7 +7,7 @@ import {
   PLURALS,
 } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
-import type { BrokerStore } from './credential-broker.js';
+import type { BrokerStore, StoredSecret } from './credential-broker.js';
 
 const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
 
@@ -35,12 +35,15 @@ export class KubeBrokerStore implements BrokerStore {
     return list.items;
   }
 
-  async readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+  async readSecret(namespace: string, name: string): Promise<StoredSecret | undefined> {
     try {
       const secret = await this.core.readNamespacedSecret({ name, namespace });
-      return Object.fromEntries(
-        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-      );
+      return {
+        data: Object.fromEntries(
+          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        ),
+        annotations: secret.metadata?.annotations ?? {},
+      };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import type { AccessPolicy, AccessRequest, Condition, Connection } from '@chaperone/api';
+import {
+  type AccessPolicy,
+  type AccessRequest,
+  ALLOWED_NAMESPACES_ANNOTATION,
+  type Condition,
+  type Connection,
+} from '@chaperone/api';
 import {
   type ControlPlane,
   freePort,
@@ -80,7 +86,10 @@ describe('ControllerManager against a real API server and PostgreSQL', () => {
       name,
     })) as T;
   const secret = (name: string, data: Record<string, string>) =>
-    core.createNamespacedSecret({ namespace: OPERATOR_NS, body: { metadata: { name }, stringData: data } });
+    core.createNamespacedSecret({
+      namespace: OPERATOR_NS,
+      body: { metadata: { name, annotations: { [ALLOWED_NAMESPACES_ANNOTATION]: NS } }, stringData: data },
+    });
 
   const pgConnection = (name: string, adminSecret: string, grantRoles = ['orders_reader']): Connection => ({
     apiVersion: 'chaperone.dev/v1alpha1',

@@ -96,7 +96,7 @@ export class RoleJanitor {
       try {
         const sweeper = new PostgresRoleSweeper({
           target: await postgresAdminTarget(this.opts, connection),
-          admin: await postgresAdminLogin(this.opts, connection),
+          admin: await postgresAdminLogin(this.opts, connection, 'cleanup'),
           connections: (c) => c === id,
         });
         const report = await sweeper.sweep({

@@ -15,7 +15,7 @@ import type {
   PostgresProbeInput,
   PostgresProbeResult,
   ProbeResult,
-  SecretData,
+  StoredSecret,
 } from './connection-reconciler.js';
 
 export interface ProbeTimeouts {
@@ -268,13 +268,13 @@ export function createConnectionDeps(opts: ConnectionDepsOptions): ConnectionRec
   return {
     now: opts.now ?? (() => new Date()),
     operatorNamespace: opts.operatorNamespace,
-    async readSecret(namespace, name): Promise<SecretData | undefined> {
+    async readSecret(namespace, name): Promise<StoredSecret | undefined> {
       try {
         const secret = await core.readNamespacedSecret({ namespace, name });
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(secret.data ?? {}))
           out[k] = Buffer.from(v, 'base64').toString('utf8');
-        return out;
+        return { data: out, annotations: secret.metadata?.annotations ?? {} };
       } catch (err) {
         if (apiErrorCode(err) === 404) return undefined;
         throw new Error(describeApiError(err));

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import type { Condition, Connection } from '@chaperone/api';
+import { ALLOWED_NAMESPACES_ANNOTATION, type Condition, type Connection } from '@chaperone/api';
 import sshpk from 'sshpk';
 import { describe, expect, it } from 'vitest';
 import {
@@ -83,6 +83,8 @@ const okProbe = (
 
 interface FakeOptions {
   secrets?: Record<string, SecretData>;
+  /** Default: every Secret allows all namespaces. */
+  secretAnnotations?: Record<string, Record<string, string>>;
   secretError?: string;
   serviceAccounts?: string[];
   tcp?: ProbeResult;
@@ -104,7 +106,14 @@ function fakeDeps(o: FakeOptions = {}) {
     async readSecret(namespace, name) {
       calls.secrets.push(`${namespace}/${name}`);
       if (o.secretError) throw new Error(o.secretError);
-      return o.secrets?.[`${namespace}/${name}`];
+      const data = o.secrets?.[`${namespace}/${name}`];
+      if (!data) return undefined;
+      return {
+        data,
+        annotations: o.secretAnnotations?.[`${namespace}/${name}`] ?? {
+          [ALLOWED_NAMESPACES_ANNOTATION]: '*',
+        },
+      };
     },
     async serviceAccountExists(namespace, name) {
       return (o.serviceAccounts ?? []).includes(`${namespace}/${name}`);
@@ -385,6 +394,19 @@ describe('reconcileConnection (postgres)', () => {
         grantRoles: ['orders_reader'],
       },
     ]);
+  });
+
+  it('never logs in with an admin Secret that does not allow the Connection namespace', async () => {
+    const key = Object.keys(adminSecret)[0] as string;
+    const cases: Record<string, string>[] = [{}, { [ALLOWED_NAMESPACES_ANNOTATION]: 'billing' }];
+    for (const annotations of cases) {
+      const { deps, calls } = fakeDeps({ secrets: adminSecret, secretAnnotations: { [key]: annotations } });
+      const out = await reconcileConnection(postgresConnection(), deps);
+      const credentials = cond(out.status?.conditions, 'CredentialsValid');
+      expect([credentials.status, credentials.reason]).toEqual(['False', 'AdminSecretNotAllowed']);
+      expect(credentials.message).toContain(`${ALLOWED_NAMESPACES_ANNOTATION}=`);
+      expect(calls.postgres).toEqual([]);
+    }
   });
 
   it('defaults: verify-full, database from the endpoint, then postgres', async () => {

@@ -2,7 +2,13 @@
 // reach the target (Reachable), and so is the Connection usable (Ready)? All I/O goes through
 // `deps`; this module decides what the findings mean and tells the user what to fix.
 
-import type { Condition, Connection, ConnectionStatus, PostgresTLSMode } from '@chaperone/api';
+import {
+  adminSecretRefusal,
+  type Condition,
+  type Connection,
+  type ConnectionStatus,
+  type PostgresTLSMode,
+} from '@chaperone/api';
 import sshpk from 'sshpk';
 import {
   type ConditionInput,
@@ -14,6 +20,12 @@ import type { EventSpec, ReconcileOutcome } from './types.js';
 
 /** Decoded (UTF-8) data of a Secret. */
 export type SecretData = Readonly<Record<string, string>>;
+
+/** A Secret as the reconciler sees it: decoded data, and annotations (admin Secrets' namespace allow-list). */
+export interface StoredSecret {
+  data: SecretData;
+  annotations: Readonly<Record<string, string>>;
+}
 
 export type ProbeResult = { ok: true; detail: string } | { ok: false; message: string; tls?: boolean };
 
@@ -63,7 +75,7 @@ export interface ConnectionReconcileDeps {
   /** Where admin Secrets (adminSecretRef, ssh caSecretRef, tls caSecretRef) live. */
   operatorNamespace: string;
   /** undefined when the Secret does not exist; throws on other failures (e.g. forbidden). */
-  readSecret(namespace: string, name: string): Promise<SecretData | undefined>;
+  readSecret(namespace: string, name: string): Promise<StoredSecret | undefined>;
   /** false when the ServiceAccount does not exist; throws on other failures. */
   serviceAccountExists(namespace: string, name: string): Promise<boolean>;
   probeTcp(host: string, port: number): Promise<ProbeResult>;
@@ -118,9 +130,10 @@ function ident(name: string): string {
 async function readSecretSafely(
   deps: ConnectionReconcileDeps,
   name: string,
-): Promise<{ data?: SecretData; error?: string }> {
+): Promise<{ data?: SecretData; annotations?: Readonly<Record<string, string>>; error?: string }> {
   try {
-    return { data: await deps.readSecret(deps.operatorNamespace, name) };
+    const secret = await deps.readSecret(deps.operatorNamespace, name);
+    return secret ? { data: secret.data, annotations: secret.annotations } : {};
   } catch (err) {
     return { error: errorText(err) };
   }
@@ -250,6 +263,16 @@ async function checkPostgres(conn: Connection, deps: ConnectionReconcileDeps): P
           'spec.credentials.postgres.adminSecretRef.usernameKey / passwordKey',
       ),
       reachable: await tcpFinding(deps, host, port, 'login not attempted without credentials'),
+    };
+  }
+  const refusal = adminSecretRefusal(
+    { namespace: ns, name: ref.name, annotations: secret.annotations },
+    conn.metadata.namespace ?? '',
+  );
+  if (refusal) {
+    return {
+      credentials: f('AdminSecretNotAllowed', refusal),
+      reachable: await tcpFinding(deps, host, port, 'login not attempted: the admin Secret is not allowed'),
     };
   }
   const user = secret.data[userKey]!;
@@ -436,6 +459,19 @@ async function checkSsh(conn: Connection, deps: ConnectionReconcileDeps): Promis
       `Secret "${ref.name}" (spec.credentials.ssh.caSecretRef) not found in namespace "${ns}" (the operator's ` +
         `namespace): create it with the OpenSSH user CA private key under key "${key}", e.g. ` +
         `ssh-keygen -t ed25519 -N '' -f user-ca && kubectl -n ${ns} create secret generic ${ref.name} --from-file=${key}=user-ca`,
+    );
+  } else if (
+    adminSecretRefusal(
+      { namespace: ns, name: ref.name, annotations: secret.annotations },
+      conn.metadata.namespace ?? '',
+    )
+  ) {
+    credentials = f(
+      'AdminSecretNotAllowed',
+      adminSecretRefusal(
+        { namespace: ns, name: ref.name, annotations: secret.annotations },
+        conn.metadata.namespace ?? '',
+      ) as string,
     );
   } else if (!secret.data[key]) {
     credentials = f(

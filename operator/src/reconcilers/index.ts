@@ -34,5 +34,6 @@ export {
   reconcileConnection,
   type SecretData,
   type SshCaKeyCheck,
+  type StoredSecret,
 } from './connection-reconciler.js';
 export type { EventSpec, ReconcileOutcome } from './types.js';
