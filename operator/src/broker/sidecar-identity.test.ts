@@ -20,7 +20,13 @@ const review = (over: Partial<V1TokenReviewStatus> = {}): V1TokenReviewStatus =>
 });
 
 const pod = (
-  over: { annotations?: Record<string, string>; uid?: string; sa?: string; deleting?: boolean } = {},
+  over: {
+    annotations?: Record<string, string>;
+    uid?: string;
+    sa?: string;
+    deleting?: boolean;
+    injected?: string;
+  } = {},
 ): V1Pod => ({
   metadata: {
     name: 'orders-agent-1',
@@ -33,7 +39,17 @@ const pod = (
     },
     ...(over.deleting ? { deletionTimestamp: new Date() } : {}),
   },
-  spec: { serviceAccountName: over.sa ?? 'orders-agent', containers: [] },
+  spec: {
+    serviceAccountName: over.sa ?? 'orders-agent',
+    initContainers: [
+      {
+        name: 'chaperone-sidecar',
+        image: 'sidecar',
+        args: ['--broker', 'https://b', '--connections', over.injected ?? 'orders-db,bastion'],
+      },
+    ],
+    containers: [],
+  },
 });
 
 function refusal(fn: () => unknown): { status: number; message: string } {
@@ -122,6 +138,22 @@ describe('sidecarIdentityOf', () => {
     const r = refusal(() => sidecarIdentityOf(token, p));
     expect(r.status).toBe(403);
     expect(r.message).toMatch(message);
+  });
+
+  it('serves only connections the sidecar was injected for and the annotation still lists', () => {
+    const widened = pod({
+      annotations: {
+        'chaperone.dev/status': 'injected',
+        'chaperone.dev/connections': 'orders-db,bastion,payments-db',
+      },
+    });
+    expect(sidecarIdentityOf(token, widened).connections).toEqual(['orders-db', 'bastion']);
+    const narrowed = pod({
+      annotations: { 'chaperone.dev/status': 'injected', 'chaperone.dev/connections': 'bastion' },
+    });
+    expect(sidecarIdentityOf(token, narrowed).connections).toEqual(['bastion']);
+    const noSidecar = { ...pod(), spec: { containers: [], serviceAccountName: 'orders-agent' } };
+    expect(sidecarIdentityOf(token, noSidecar).connections).toEqual([]);
   });
 
   it('serves only the connections the annotation lists', () => {

@@ -8,6 +8,7 @@ import {
   STATUS_INJECTED,
 } from '@chaperone/api';
 import type { V1Pod, V1TokenReviewStatus } from '@kubernetes/client-node';
+import { SIDECAR_CONTAINER_NAME } from '../operator-constants.js';
 
 export const POD_NAME_EXTRA = 'authentication.kubernetes.io/pod-name';
 export const POD_UID_EXTRA = 'authentication.kubernetes.io/pod-uid';
@@ -100,8 +101,22 @@ export function sidecarIdentityOf(token: BoundToken, pod: V1Pod | undefined): Si
     namespace: token.namespace,
     serviceAccount: token.serviceAccount,
     pod: { name: token.podName, uid: token.podUid, labels: pod.metadata?.labels ?? {} },
-    connections: parseConnectionsAnnotation(annotations[CONNECTIONS_ANNOTATION]),
+    connections: injectedConnections(pod),
   };
+}
+
+/**
+ * The Connections the webhook injected the sidecar for: its `--connections` argument. Container
+ * args cannot change after creation, unlike the annotation, which anyone who may patch the pod
+ * could extend; a pod whose annotation no longer matches gets only what it was injected with.
+ */
+export function injectedConnections(pod: V1Pod): string[] {
+  const sidecar = pod.spec?.initContainers?.find((c) => c.name === SIDECAR_CONTAINER_NAME);
+  const args = sidecar?.args ?? [];
+  const i = args.indexOf('--connections');
+  const injected = i >= 0 ? parseConnectionsAnnotation(args[i + 1]) : [];
+  const annotated = new Set(parseConnectionsAnnotation(pod.metadata?.annotations?.[CONNECTIONS_ANNOTATION]));
+  return injected.filter((name) => annotated.has(name));
 }
 
 /** The one check before anything is issued for a Connection. */
