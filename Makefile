@@ -69,9 +69,17 @@ test-unit: $(DEPS_STAMP) ## unit tests only (no servers)
 test-integration: $(DEPS_STAMP) host control-plane helm ## integration tests (PostgreSQL, sshd, kube-apiserver)
 	npx vitest run --project integration
 
+# `make demo` runs the sidecar standalone; `make demo MODE=cluster` runs the whole operator story on
+# the test control plane (webhook injection, JIT role, kubectl approval, TokenReview to the collector).
+MODE ?= standalone
 .PHONY: demo
-demo: build host ## an agent through the sidecar: masking, approval, denial, recording (real PostgreSQL)
+demo: build host ## an agent through the sidecar: masking, approval, denial, recording (MODE=cluster: with the operator)
+ifeq ($(MODE),cluster)
+	bash hack/build-control-plane.sh >/dev/null
+	node hack/demo-cluster.ts
+else
 	node hack/demo.ts
+endif
 
 .PHONY: demo-api
 demo-api: build host control-plane ## the CRDs on a real kube-apiserver: apply, refuse invalid, approve by kubectl patch

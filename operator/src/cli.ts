@@ -8,7 +8,7 @@ const USAGE = `usage: chaperone-operator run --namespace NS --pod-name NAME --se
          --service-name SVC --sidecar-image IMAGE [--collector-url URL] [--broker-url URL]
          [--https-port 9443] [--metrics-port 8080] [--webhook-configuration chaperone]
          [--tls-secret chaperone-operator-tls | --cert-dir DIR] [--kubeconfig FILE]
-         [--previous-sidecar-image IMAGE ...] [--no-leader-election]`;
+         [--previous-sidecar-image IMAGE ...] [--no-leader-election] [--extra-cert-ip IP ...]`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] !== 'run') {
@@ -33,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
       'cert-dir': { type: 'string' },
       kubeconfig: { type: 'string' },
       'no-leader-election': { type: 'boolean' },
+      'extra-cert-ip': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
     ...(values['tls-secret'] ? { tlsSecret: values['tls-secret'] } : {}),
     ...(values['cert-dir'] ? { certDir: values['cert-dir'] } : {}),
     ...(values['no-leader-election'] ? { leaderElection: false as const } : {}),
+    // Outside a cluster (the demo), the API server calls the webhooks at https://127.0.0.1:PORT.
+    ...(values['extra-cert-ip']?.length ? { extraCertNames: { ipAddresses: values['extra-cert-ip'] } } : {}),
   });
   const shutdown = async (signal: string) => {
     jsonLog('info', 'shutting down', { signal });

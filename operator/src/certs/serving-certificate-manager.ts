@@ -446,7 +446,8 @@ export class ServingCertificateManager implements CertificateSource {
         });
       } finally {
         if (!stopped) {
-          timer = setTimeout(tick, interval);
+          // Until a first certificate is delivered the HTTPS server cannot start: poll every second.
+          timer = setTimeout(tick, delivered ? interval : Math.min(interval, 1_000));
           timer.unref();
         }
       }

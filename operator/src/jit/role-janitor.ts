@@ -10,10 +10,14 @@ export interface RoleJanitorOptions {
   operatorNamespace: string;
   store: Pick<BrokerStore, 'readSecret'>;
   registry: Registry;
-  /** Sweep this often (default 15 s): the upper bound on how long a role outlives its pod or TTL. */
+  /** Sweep this often (default 10 s): the upper bound on how long a role outlives its TTL. */
   intervalMs?: number;
   /** Keep disabled roles this long before dropping them (default 1 h). */
   dropAfterMs?: number;
+  /**
+   * A role younger than this is not retired for a missing pod (default 10 s): pods are listed once
+   * per sweep, so a pod created (and a role issued to it) after that list is not in it yet.
+   */
   podGoneGraceMs?: number;
   onOutcome?: (connection: Connection, outcome: RoleSweepOutcome) => void;
   log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -56,7 +60,7 @@ export class RoleJanitor {
     const tick = () => {
       if (this.stopped) return;
       this.running = this.sweepAll().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs ?? 15_000);
+        if (!this.stopped) this.timer = setTimeout(tick, this.opts.intervalMs ?? 10_000);
       });
     };
     tick();
@@ -102,7 +106,7 @@ export class RoleJanitor {
         const report = await sweeper.sweep({
           livePodUids: liveUids,
           dropAfterMs: this.opts.dropAfterMs ?? 3_600_000,
-          ...(this.opts.podGoneGraceMs !== undefined ? { podGoneGraceMs: this.opts.podGoneGraceMs } : {}),
+          podGoneGraceMs: this.opts.podGoneGraceMs ?? 10_000,
         });
         for (const outcome of report.outcomes) {
           if (outcome.skipped) continue;
