@@ -12,7 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessRequest } from '@chaperone/api';
 import { mutatingWebhookConfiguration } from '@chaperone/operator';
-import { freePort, repoPath, run, startControlPlane, startPostgres } from '@chaperone/testkit';
+import {
+  createOrdersDatabase,
+  freePort,
+  operatorKubeconfig,
+  ordersScenarioManifests,
+  repoPath,
+  run,
+  startControlPlane,
+  startInjectedSidecar,
+  startPostgres,
+} from '@chaperone/testkit';
 import type { V1Pod } from '@kubernetes/client-node';
 
 const tty = process.stdout.isTTY;
@@ -41,6 +51,7 @@ const start = (name: string, args: string[], env: NodeJS.ProcessEnv = process.en
   return child;
 };
 let stopping = false;
+let sidecarStop: (() => Promise<void>) | undefined;
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -60,18 +71,7 @@ const kubectl = async (args: string[], opts: Parameters<typeof cp.kubectl>[1] = 
 };
 const getJson = async <T>(args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
 try {
-  await pg.psql("CREATE ROLE chaperone_admin LOGIN CREATEROLE PASSWORD 'demo-admin-password'");
-  await pg.psql('CREATE ROLE orders_reader NOLOGIN');
-  await pg.psql('GRANT orders_reader TO chaperone_admin WITH ADMIN OPTION');
-  await pg.psql('CREATE DATABASE orders');
-  await pg.psql(
-    `CREATE TABLE customers (id int PRIMARY KEY, name text, email text);
-     CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, status text);
-     INSERT INTO customers VALUES (1, 'Ada Lovelace', 'ada@example.com'), (2, 'Alan Turing', 'alan@example.com');
-     INSERT INTO orders SELECT g, 1 + g % 2, 'open' FROM generate_series(1, 6) g;
-     GRANT SELECT ON customers, orders TO orders_reader; GRANT UPDATE ON orders TO orders_reader;`,
-    { database: 'orders' },
-  );
+  await createOrdersDatabase(pg, 'demo-admin-password');
   console.log(`  API server ${cp.server}, PostgreSQL 127.0.0.1:${pg.port} (database orders)`);
 
   step(
@@ -80,95 +80,21 @@ try {
   );
   const listenPort = await freePort();
   await kubectl(['apply', '-f', '-'], {
-    input: `
-apiVersion: v1
-kind: Namespace
-metadata: { name: ${OP_NS} }
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: { name: chaperone-operator, namespace: ${OP_NS} }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: chaperone-operator-demo }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
-subjects: [{ kind: ServiceAccount, name: chaperone-operator, namespace: ${OP_NS} }]
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: orders-db-admin
-  namespace: ${OP_NS}
-  annotations: { chaperone.dev/allowed-namespaces: ${NS} }
-stringData: { username: chaperone_admin, password: demo-admin-password }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: ${NS}, labels: { chaperone.dev/injection: enabled } }
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: { name: orders-agent, namespace: ${NS} }
----
-apiVersion: chaperone.dev/v1alpha1
-kind: Connection
-metadata: { name: orders-db, namespace: ${NS} }
-spec:
-  type: postgres
-  endpoint: { host: 127.0.0.1, port: ${pg.port}, database: orders, tls: { mode: disable } }
-  listen: { port: ${listenPort} }
-  credentials:
-    postgres: { adminSecretRef: { name: orders-db-admin }, grantRoles: [orders_reader], ttl: 15m }
----
-apiVersion: chaperone.dev/v1alpha1
-kind: AccessPolicy
-metadata: { name: orders-agents, namespace: ${NS} }
-spec:
-  subjects: [{ kind: ServiceAccount, name: orders-agent }]
-  connections: { names: [orders-db] }
-  rules:
-    - { name: no-ddl, action: deny, reason: Schema changes go through migrations., postgres: { operations: [ddl] } }
-    - { name: read, action: allow, postgres: { operations: [read] } }
-    - { name: write-needs-approval, action: approve, reason: Data changes need a DBA., postgres: { operations: [write] } }
-  masking: { columns: [{ column: public.customers.email, strategy: partial }] }
-  approval: { approvers: { groups: [dba] }, required: 1, timeout: 10m }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: dba-approvers, namespace: ${NS} }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: chaperone-approver }
-subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: dba }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: { name: chaperone-approver }
-rules:
-  - { apiGroups: [chaperone.dev], resources: [accessrequests], verbs: [get, list, watch] }
-  - { apiGroups: [chaperone.dev], resources: [accessrequests/status], verbs: [get, patch] }
-`,
+    input: ordersScenarioManifests({
+      operatorNamespace: OP_NS,
+      namespace: NS,
+      pgPort: pg.port,
+      listenPort,
+      adminPassword: 'demo-admin-password',
+      ttl: '15m',
+    }),
   });
   console.log(
     '  kubectl apply: Secret chaperone-system/orders-db-admin, Connection and AccessPolicy in shop',
   );
 
   step(3, 'The operator starts: certificates, webhooks, reconcilers and the credential broker');
-  const opToken = (
-    await kubectl(['create', 'token', 'chaperone-operator', '-n', OP_NS, '--duration', '2h'])
-  ).trim();
-  const opKubeconfig = join(work, 'operator.kubeconfig');
-  await writeFile(
-    opKubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 'demo', cluster: { server: cp.server, 'certificate-authority': cp.caCertPath } }],
-      users: [{ name: 'operator', user: { token: opToken } }],
-      contexts: [{ name: 'operator', context: { cluster: 'demo', user: 'operator' } }],
-      'current-context': 'operator',
-    }),
-    { mode: 0o600 },
-  );
+  const opKubeconfig = await operatorKubeconfig(cp, OP_NS, join(work, 'operator.kubeconfig'));
   const httpsPort = await freePort();
   const collectorPort = await freePort();
   const collectorUrl = `http://127.0.0.1:${collectorPort}`;
@@ -260,71 +186,23 @@ rules:
     }),
   });
   const pod = await getJson<V1Pod>(['get', 'pod', 'orders-agent', '-n', NS]);
-  const sidecar = pod.spec?.initContainers?.find((c) => c.name === 'chaperone-sidecar');
+  const injected = pod.spec?.initContainers?.find((c) => c.name === 'chaperone-sidecar');
   const agentEnv = pod.spec?.containers[0]?.env ?? [];
   console.log(
-    `  initContainers[0]: ${sidecar?.name} restartPolicy=${sidecar?.restartPolicy} image=${sidecar?.image}`,
+    `  initContainers[0]: ${injected?.name} restartPolicy=${injected?.restartPolicy} image=${injected?.image}`,
   );
   console.log(
     `  agent env: ${agentEnv.map((e) => `${e.name}=${e.value}`).join(' ')}  (no password anywhere)`,
   );
 
   step(5, 'The sidecar starts as that container would: token bound to the pod, args from the pod spec');
-  const token = (
-    await kubectl([
-      'create',
-      'token',
-      'orders-agent',
-      '-n',
-      NS,
-      '--audience',
-      'chaperone',
-      '--bound-object-kind',
-      'Pod',
-      '--bound-object-name',
-      'orders-agent',
-    ])
-  ).trim();
-  const collectorToken = (
-    await kubectl([
-      'create',
-      'token',
-      'orders-agent',
-      '-n',
-      NS,
-      '--audience',
-      'chaperone-collector',
-      '--bound-object-kind',
-      'Pod',
-      '--bound-object-name',
-      'orders-agent',
-    ])
-  ).trim();
-  const sc = join(work, 'sidecar');
-  const paths: Record<string, string> = {
-    '/var/run/secrets/chaperone.dev/tokens/broker-token': join(sc, 'broker-token'),
-    '/var/run/secrets/chaperone.dev/tokens/collector-token': join(sc, 'collector-token'),
-    '/var/spool/chaperone': join(sc, 'spool'),
-    '/var/run/chaperone.dev/agent': join(sc, 'agent'),
-  };
-  await mkdir(join(sc, 'spool'), { recursive: true });
-  await writeFile(join(sc, 'broker-token'), token, { mode: 0o600 });
-  await writeFile(join(sc, 'collector-token'), collectorToken, { mode: 0o600 });
-  const adminPort = await freePort();
-  const args = (sidecar?.args ?? []).map((a) => paths[a] ?? a);
-  args[args.indexOf('--admin-port') + 1] = String(adminPort);
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  for (const e of sidecar?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-  start(
-    'sidecar',
-    ['--liftoff-only', repoPath('sidecar/dist/cli.js'), ...args, '--admin-address', '127.0.0.1'],
-    env,
-  );
-  await waitFor(
-    'the sidecar to be ready',
-    async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok,
-  );
-  console.log(`  ${dim(`chaperone-sidecar ${args.join(' ')}`)}`);
+  const sidecar = await startInjectedSidecar(cp, pod, {
+    workDir: join(work, 'sidecar'),
+    adminPort: await freePort(),
+    collector: true,
+  });
+  sidecarStop = () => sidecar.stop();
+  console.log(`  ${dim(`chaperone-sidecar ${sidecar.args.join(' ')}`)}`);
 
   const psql = (sql: string) =>
     run(
@@ -415,6 +293,7 @@ rules:
   console.log(`\n${green(`Done in ${Math.round((Date.now() - t0) / 1000)} s.`)}`);
 } finally {
   stopping = true;
+  await sidecarStop?.();
   for (const c of children) c.kill('SIGTERM');
   await Promise.all([cp.stop(), pg.stop()]);
   await rm(work, { recursive: true, force: true });

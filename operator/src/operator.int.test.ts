@@ -3,23 +3,26 @@
 // container's arguments and a TokenRequest token bound to that pod, gets its policy and a JIT role
 // from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
 // that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessRequest } from '@chaperone/api';
 import {
   type ControlPlane,
+  createOrdersDatabase,
   freePort,
-  repoPath,
+  type InjectedSidecar,
+  operatorKubeconfig,
+  ordersScenarioManifests,
   run,
   startControlPlane,
+  startInjectedSidecar,
   startPostgres,
   type TestPostgres,
   type TestUser,
 } from '@chaperone/testkit';
-import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutatingWebhookConfiguration } from './admission/webhook-configuration.js';
 import { type RunningOperator, startOperator } from './operator-process.js';
@@ -64,26 +67,14 @@ async function waitFor<T>(
   }
 }
 
-/** A kubeconfig that authenticates as the operator's ServiceAccount (its status writes are its own). */
-async function operatorKubeConfig() {
-  const token = (
-    await kubectl(['create', 'token', 'chaperone-operator', '-n', OP_NS, '--duration', '2h'])
-  ).trim();
-  const kc = cp.admin.kubeConfig();
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('admin kubeconfig has no cluster');
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: 'operator', token }],
-    contexts: [{ name: 'operator', cluster: cluster.name, user: 'operator' }],
-    currentContext: 'operator',
-  });
-  return kc;
-}
-
 async function startReplica(name: string, httpsPort: number): Promise<RunningOperator> {
   return startOperator({
-    kubeConfig: await operatorKubeConfig(),
+    kubeConfig: await (async () => {
+      // As the operator's ServiceAccount: its own status writes are told apart from people's.
+      const kc = new KubeConfig();
+      kc.loadFromFile(await operatorKubeconfig(cp, OP_NS, join(dir, `${name}.kubeconfig`)));
+      return kc;
+    })(),
     namespace: OP_NS,
     podName: name,
     serviceAccountName: 'chaperone-operator',
@@ -107,90 +98,21 @@ async function startReplica(name: string, httpsPort: number): Promise<RunningOpe
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'chaperone-operator-'));
   [cp, pg] = await Promise.all([startControlPlane({ installCrds: true }), startPostgres()]);
-  await pg.psql('CREATE DATABASE orders');
-  await pg.psql(`
-    CREATE ROLE chaperone_admin LOGIN CREATEROLE PASSWORD 'admin-secret-pw';
-    CREATE ROLE orders_reader NOLOGIN;
-    GRANT orders_reader TO chaperone_admin WITH ADMIN OPTION;`);
-  await pg.psql(
-    `CREATE TABLE orders (id int PRIMARY KEY, status text, email text);
-     INSERT INTO orders VALUES (1, 'new', 'ann@example.com'), (2, 'paid', 'bob@example.com');
-     GRANT SELECT, UPDATE ON orders TO orders_reader;`,
-    { database: 'orders' },
-  );
+  await createOrdersDatabase(pg, 'admin-secret-pw');
   listenPort = await freePort();
   httpsPorts = [await freePort(), await freePort()];
   alice = await cp.createUser('alice', ['dba']);
   mallory = await cp.createUser('mallory', ['developers']);
 
   await kubectl(['apply', '-f', '-'], {
-    input: `
-apiVersion: v1
-kind: Namespace
-metadata: { name: ${OP_NS} }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: ${NS}, labels: { chaperone.dev/injection: enabled } }
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: { name: chaperone-operator, namespace: ${OP_NS} }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: chaperone-operator-test }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
-subjects: [{ kind: ServiceAccount, name: chaperone-operator, namespace: ${OP_NS} }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: { name: chaperone-approver-test }
-rules:
-  - { apiGroups: [chaperone.dev], resources: [accessrequests], verbs: [get, list, watch] }
-  - { apiGroups: [chaperone.dev], resources: [accessrequests/status], verbs: [get, patch] }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: { name: chaperone-approvers-test }
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: chaperone-approver-test }
-subjects:
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: alice }
-  - { apiGroup: rbac.authorization.k8s.io, kind: User, name: mallory }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: orders-db-admin, namespace: ${OP_NS}, annotations: { chaperone.dev/allowed-namespaces: ${NS} } }
-stringData: { username: chaperone_admin, password: admin-secret-pw }
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: { name: orders-agent, namespace: ${NS} }
----
-apiVersion: chaperone.dev/v1alpha1
-kind: Connection
-metadata: { name: orders-db, namespace: ${NS} }
-spec:
-  type: postgres
-  endpoint: { host: 127.0.0.1, port: ${pg.port}, database: orders, tls: { mode: disable } }
-  listen: { port: ${listenPort} }
-  credentials:
-    postgres: { adminSecretRef: { name: orders-db-admin }, grantRoles: [orders_reader], ttl: 1m }
----
-apiVersion: chaperone.dev/v1alpha1
-kind: AccessPolicy
-metadata: { name: orders-agents, namespace: ${NS} }
-spec:
-  subjects: [{ kind: ServiceAccount, name: orders-agent }]
-  connections: { names: [orders-db] }
-  rules:
-    - { name: no-ddl, action: deny, postgres: { operations: [ddl] } }
-    - { name: read, action: allow, postgres: { operations: [read] } }
-    - { name: write-needs-approval, action: approve, postgres: { operations: [write], tables: [public.orders] } }
-  masking:
-    columns: [{ column: public.orders.email, strategy: redact }]
-  approval: { approvers: { groups: [dba] }, required: 1, timeout: 2m }
-`,
+    input: ordersScenarioManifests({
+      operatorNamespace: OP_NS,
+      namespace: NS,
+      pgPort: pg.port,
+      listenPort,
+      adminPassword: 'admin-secret-pw',
+      ttl: '1m',
+    }),
   });
   // Two replicas: the first to start takes the Lease and writes the certificate; the second waits for it.
   const first = startReplica('operator-0', httpsPorts[0] as number);
@@ -214,12 +136,12 @@ spec:
 }, 300_000);
 
 afterAll(async () => {
-  for (const s of sidecars) s.kill('SIGTERM');
+  await Promise.all(sidecars.map((s) => s.stop()));
   await Promise.all(operators.map((o) => o.stop()));
   await Promise.all([cp?.stop(), pg?.stop()]);
 });
 
-const sidecars: ChildProcess[] = [];
+const sidecars: InjectedSidecar[] = [];
 
 async function createAgentPod(name: string): Promise<V1Pod> {
   await kubectl(['apply', '-f', '-'], {
@@ -236,67 +158,15 @@ async function createAgentPod(name: string): Promise<V1Pod> {
   return json<V1Pod>(['get', 'pod', name, '-n', NS]);
 }
 
-/** Starts the sidecar CLI with the injected container's own args; only file paths and the admin port change. */
-async function startSidecarFor(pod: V1Pod): Promise<{ adminPort: number; stderr: () => string }> {
-  // One sidecar at a time: they all listen on the Connection's port, as in their pods.
-  for (const old of sidecars.splice(0)) {
-    const exited = new Promise((r) => old.once('exit', r));
-    old.kill('SIGTERM');
-    await exited;
-  }
-  const container = pod.spec?.initContainers?.find((c) => c.name === 'chaperone-sidecar') as V1Container;
-  const work = await mkdtemp(join(dir, 'sidecar-'));
-  const token = (
-    await kubectl([
-      'create',
-      'token',
-      'orders-agent',
-      '-n',
-      NS,
-      '--audience',
-      'chaperone',
-      '--bound-object-kind',
-      'Pod',
-      '--bound-object-name',
-      pod.metadata?.name ?? '',
-      '--duration',
-      '1h',
-    ])
-  ).trim();
-  const paths: Record<string, string> = {
-    '/var/run/secrets/chaperone.dev/tokens/broker-token': join(work, 'broker-token'),
-    '/var/spool/chaperone': join(work, 'spool'),
-    '/var/run/chaperone.dev/agent': join(work, 'agent'),
-  };
-  await writeFile(paths['/var/run/secrets/chaperone.dev/tokens/broker-token'] as string, token);
-  await mkdir(paths['/var/spool/chaperone'] as string);
-  const adminPort = await freePort();
-  const args = (container.args ?? []).map((a) => paths[a] ?? a);
-  const i = args.indexOf('--admin-port');
-  args[i + 1] = String(adminPort);
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
-  for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
-  env.POD_NAME = pod.metadata?.name ?? '';
-  env.POD_NAMESPACE = NS;
-  let stderr = '';
-  const child = spawn(
-    process.execPath,
-    ['--liftoff-only', repoPath('sidecar/dist/cli.js'), ...args, '--recordings', join(work, 'rec')],
-    {
-      env,
-      cwd: work,
-    },
-  );
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
+/** One sidecar at a time: they all listen on the Connection's port, as in their pods. */
+async function startSidecarFor(pod: V1Pod): Promise<InjectedSidecar> {
+  for (const old of sidecars.splice(0)) await old.stop();
+  const sidecar = await startInjectedSidecar(cp, pod, {
+    workDir: await mkdtemp(join(dir, 'sidecar-')),
+    adminPort: await freePort(),
   });
-  sidecars.push(child);
-  await waitFor(
-    'the sidecar to be ready',
-    async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok,
-    60_000,
-  );
-  return { adminPort, stderr: () => stderr };
+  sidecars.push(sidecar);
+  return sidecar;
 }
 
 const psql = (sql: string) =>
@@ -343,11 +213,11 @@ describe('operator, broker and sidecar together', () => {
 
   it('gives the agent masked rows through a JIT role, never the admin login', async () => {
     await startSidecarFor(pod);
-    const r = await psql('SELECT id, status, email FROM orders ORDER BY id');
+    const r = await psql('SELECT id, name, email FROM customers ORDER BY id');
     expect(r.stderr).toBe('');
     const rows = r.stdout.trim().split('\n');
     expect(rows).toHaveLength(2);
-    expect(rows[0]).toMatch(/^1\|new\|/);
+    expect(rows[0]).toMatch(/^1\|Ada Lovelace\|\*+\.com$/);
     expect(rows.join('\n')).not.toContain('@example.com');
     const roles = await jitRoles();
     expect(roles).toHaveLength(1);
@@ -575,7 +445,7 @@ spec:
     // A fresh sidecar for the new pod mints a fresh role.
     await startSidecarFor(second);
     const r = await psql('SELECT count(*) FROM orders');
-    expect(r.stdout.trim()).toBe('2');
+    expect(r.stdout.trim()).toBe('6');
     const active = (await jitRoles()).filter((x) => x.rolcanlogin);
     expect(active).toHaveLength(1);
     await kubectl(['delete', 'pod', 'orders-agent-2', '-n', NS, '--wait=false']);

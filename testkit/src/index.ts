@@ -11,6 +11,14 @@ export { asUser, type HostUser, hostUser } from './host-user.js';
 export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';
 export { canConnect, freePort, readBanner } from './net.js';
 export { type MintOptions, startOidcIssuer, type TestOidcIssuer } from './oidc-issuer.js';
+export {
+  createOrdersDatabase,
+  type InjectedSidecar,
+  type OrdersScenario,
+  operatorKubeconfig,
+  ordersScenarioManifests,
+  startInjectedSidecar,
+} from './orders-scenario.js';
 export { createTestCa, type IssuedCert, type TestCa } from './pki.js';
 export { type PostgresOptions, postgresBinDir, startPostgres, type TestPostgres } from './postgres.js';
 export { controlPlaneBinDir, pinnedVersions, REPO_ROOT, repoPath } from './repo.js';

@@ -5,10 +5,10 @@
 
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
-import { type ConnectionOptions, checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
 import { apiErrorCode, describeApiError } from '../controller/api-errors.js';
+import { pgSslOptions } from '../credentials/postgres-admin.js';
 import type {
   ConnectionReconcileDeps,
   GrantRoleInfo,
@@ -44,32 +44,6 @@ export function isTlsError(err: unknown): boolean {
   return TLS_ERROR.test(code) || /\bSSL\b|certificate|TLS/i.test(message);
 }
 
-/** node-postgres `ssl` settings with libpq sslmode semantics; never falls back to plain TCP. */
-export function postgresSsl(tls: PostgresProbeInput['tls'], host: string): false | ConnectionOptions {
-  switch (tls.mode) {
-    case 'disable':
-      return false;
-    case 'require':
-      return { rejectUnauthorized: false };
-    case 'verify-ca':
-      return {
-        rejectUnauthorized: true,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        // verify-ca: the chain must be trusted; the name is not checked.
-        checkServerIdentity: () => undefined,
-      };
-    default: {
-      const name = tls.serverName ?? host;
-      return {
-        rejectUnauthorized: true,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        ...(tls.serverName ? { servername: tls.serverName } : {}),
-        checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
-      };
-    }
-  }
-}
-
 export async function probePostgres(
   input: PostgresProbeInput,
   timeouts: ProbeTimeouts = {},
@@ -80,7 +54,12 @@ export async function probePostgres(
     database: input.database,
     user: input.user,
     password: input.password,
-    ssl: postgresSsl(input.tls, input.host),
+    // The same TLS rules as the JIT issuer's admin session (libpq sslmode semantics).
+    ssl: pgSslOptions({
+      mode: input.tls.mode,
+      ...(input.tls.ca ? { ca: input.tls.ca } : {}),
+      ...(input.tls.serverName ? { serverName: input.tls.serverName } : {}),
+    }),
     connectionTimeoutMillis: timeouts.connectMs ?? 5_000,
     query_timeout: timeouts.queryMs ?? 5_000,
     statement_timeout: timeouts.queryMs ?? 5_000,

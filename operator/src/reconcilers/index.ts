@@ -15,7 +15,6 @@ export {
   createConnectionDeps,
   isTlsError,
   type ProbeTimeouts,
-  postgresSsl,
   probeKubernetesApi,
   probePostgres,
   probeSsh,
