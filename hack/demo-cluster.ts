@@ -24,14 +24,8 @@ import {
   startPostgres,
 } from '@chaperone/testkit';
 import type { V1Pod } from '@kubernetes/client-node';
+import { dim, green, red, sleep, step } from './demo-style.ts';
 
-const tty = process.stdout.isTTY;
-const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
-const green = (s: string) => (tty ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
-const step = (n: number, text: string) => console.log(`\n${bold(`${n}. ${text}`)}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const OP_NS = 'chaperone-system';
 const NS = 'shop';
 const t0 = Date.now();

@@ -8,14 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoPath, run, startPostgres } from '@chaperone/testkit';
 import { parseAllDocuments, stringify } from 'yaml';
+import { bold, dim, green, red, sleep, step } from './demo-style.ts';
 
-const tty = process.stdout.isTTY;
-const bold = (s: string) => (tty ? `\x1b[1m${s}\x1b[0m` : s);
-const dim = (s: string) => (tty ? `\x1b[2m${s}\x1b[0m` : s);
-const green = (s: string) => (tty ? `\x1b[32m${s}\x1b[0m` : s);
-const red = (s: string) => (tty ? `\x1b[31m${s}\x1b[0m` : s);
-const step = (n: number, text: string) => console.log(`\n${bold(`${n}. ${text}`)}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const t0 = Date.now();
 
 step(1, 'A real PostgreSQL with an orders database (temporary, on 127.0.0.1)');
