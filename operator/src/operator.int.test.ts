@@ -3,7 +3,7 @@
 // container's arguments and a TokenRequest token bound to that pod, gets its policy and a JIT role
 // from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
 // that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,11 @@ import {
   operatorKubeconfig,
   ordersScenarioManifests,
   run,
+  sshClientArgs,
   startControlPlane,
   startInjectedSidecar,
   startPostgres,
+  startSshd,
   type TestPostgres,
   type TestUser,
 } from '@chaperone/testkit';
@@ -143,12 +145,12 @@ afterAll(async () => {
 
 const sidecars: InjectedSidecar[] = [];
 
-async function createAgentPod(name: string): Promise<V1Pod> {
+async function createAgentPod(name: string, connections = 'orders-db'): Promise<V1Pod> {
   await kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name, namespace: NS, annotations: { 'chaperone.dev/connections': 'orders-db' } },
+      metadata: { name, namespace: NS, annotations: { 'chaperone.dev/connections': connections } },
       spec: {
         serviceAccountName: 'orders-agent',
         containers: [{ name: 'agent', image: 'agent:1', command: ['sleep', 'infinity'] }],
@@ -416,6 +418,99 @@ spec:
     expect([status.status, status.reason]).toEqual(['False', 'AdminSecretNotAllowed']);
   });
 
+  it('issues an SSH user certificate and an API token through the broker, both accepted by the real servers', async () => {
+    const sshd = await startSshd();
+    try {
+      const caKey = await readFile(sshd.userCaKeyPath, 'utf8');
+      const caBundle = Buffer.from(await readFile(cp.caCertPath)).toString('base64');
+      await kubectl(['apply', '-f', '-'], {
+        input: `
+apiVersion: v1
+kind: Secret
+metadata: { name: bastion-user-ca, namespace: ${OP_NS}, annotations: { chaperone.dev/allowed-namespaces: ${NS} } }
+stringData: { ca: ${JSON.stringify(caKey)} }
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: cluster-reader, namespace: ${NS} }
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: Connection
+metadata: { name: bastion, namespace: ${NS} }
+spec:
+  type: ssh
+  endpoint: { host: 127.0.0.1, port: ${sshd.port}, hostKeys: [${JSON.stringify(sshd.hostPublicKey.trim())}] }
+  listen: { port: ${await freePort()} }
+  credentials: { ssh: { caSecretRef: { name: bastion-user-ca }, principals: [${sshd.loginUser}], ttl: 5m } }
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: Connection
+metadata: { name: cluster-api, namespace: ${NS} }
+spec:
+  type: kubernetes
+  endpoint: { url: ${JSON.stringify(cp.server)}, caBundle: ${caBundle} }
+  listen: { port: ${await freePort()} }
+  credentials: { kubernetes: { serviceAccountRef: { name: cluster-reader }, ttl: 10m } }
+`,
+      });
+      const pod = await createAgentPod('ops-agent', 'bastion,cluster-api');
+      expect(pod.spec?.containers[0]?.env?.map((e) => e.name)).toEqual(
+        expect.arrayContaining(['CHAPERONE_SSH_CONFIG', 'KUBECONFIG']),
+      );
+      const token = (
+        await kubectl([
+          'create',
+          'token',
+          'orders-agent',
+          '-n',
+          NS,
+          '--audience',
+          'chaperone',
+          '--bound-object-kind',
+          'Pod',
+          '--bound-object-name',
+          'ops-agent',
+        ])
+      ).trim();
+      const ca = await operatorCa();
+      const broker = `https://127.0.0.1:${httpsPorts[1]}/v1/credentials`;
+
+      const key = await sshd.newUserKey('sidecar');
+      const publicKey = (await readFile(`${key}.pub`, 'utf8')).trim();
+      const ssh = (await postJson(broker, ca, token, {
+        connection: 'bastion',
+        type: 'ssh',
+        publicKey,
+      })) as unknown as {
+        status: number;
+        body: { certificate: string; principals: string[] };
+      };
+      expect(ssh.status).toBe(200);
+      expect(ssh.body.principals).toEqual([sshd.loginUser]);
+      await writeFile(`${key}-cert.pub`, `${ssh.body.certificate}\n`);
+      const login = await run('ssh', [...sshClientArgs(sshd, key), 'echo logged-in']);
+      expect(login.stdout.trim(), login.stderr).toBe('logged-in');
+
+      const kube = (await postJson(broker, ca, token, {
+        connection: 'cluster-api',
+        type: 'kubernetes',
+      })) as unknown as {
+        status: number;
+        body: { token: string };
+      };
+      expect(kube.status, JSON.stringify(kube.body)).toBe(200);
+      const whoami = await selfSubjectReview(kube.body.token);
+      expect(whoami).toBe(`system:serviceaccount:${NS}:cluster-reader`);
+
+      // orders-db exists and this pod's ServiceAccount may use it elsewhere, but this pod did not
+      // declare it: refused even with a valid token.
+      const refused = await postJson(broker, ca, token, { connection: 'orders-db', type: 'postgres' });
+      expect(refused.status).toBe(403);
+    } finally {
+      await sshd.stop();
+    }
+  });
+
   it('disables the JIT role after its TTL and terminates its sessions', async () => {
     const roles = await jitRoles();
     expect(roles.some((r) => r.rolcanlogin)).toBe(true);
@@ -532,5 +627,33 @@ function postJson(
     );
     req.on('error', reject);
     req.end(JSON.stringify(body));
+  });
+}
+
+/** Who the API server says a bearer token is (SelfSubjectReview, no kubeconfig involved). */
+function selfSubjectReview(token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    readFile(cp.caCertPath, 'utf8').then((ca) => {
+      const req = httpsRequest(
+        `${cp.server}/apis/authentication.k8s.io/v1/selfsubjectreviews`,
+        {
+          method: 'POST',
+          ca,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => {
+            text += d.toString();
+          });
+          res.on('end', () => {
+            const body = JSON.parse(text) as { status?: { userInfo?: { username?: string } } };
+            resolve(body.status?.userInfo?.username ?? `HTTP ${res.statusCode}: ${text}`);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }));
+    }, reject);
   });
 }

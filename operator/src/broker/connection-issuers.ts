@@ -167,8 +167,9 @@ export function connectionIssuers(opts: ConnectionIssuersOptions): CredentialIss
         coreApi: opts.coreApi,
         serviceAccount: { namespace: saNamespace, name: kube.serviceAccountRef.name },
         ttlSeconds: Math.round(parseDuration(kube.ttl ?? '10m') / 1000),
-        // Bound to the agent pod when possible: the token dies with the pod.
-        ...(saNamespace === identity.namespace
+        // Bound to the agent pod when the API server allows it (the pod runs as that very
+        // ServiceAccount): the token then dies with the pod. Otherwise only its TTL limits it.
+        ...(saNamespace === identity.namespace && kube.serviceAccountRef.name === identity.serviceAccount
           ? { boundPod: { namespace: identity.namespace, name: identity.pod.name, uid: identity.pod.uid } }
           : {}),
       });
