@@ -383,9 +383,14 @@ describe('service', () => {
       retentionIntervalMs: 3_600_000,
     });
     try {
-      // The first run starts right after start-up.
-      for (let i = 0; i < 100 && (await c.store.getSession('old-orders')); i++)
-        await new Promise((r) => setTimeout(r, 20));
+      // The first run starts right after start-up. Wait for it to finish (its counter), not just for
+      // the session to vanish: a run deletes in rounds, and a call made while it is still running
+      // joins it and would also report what it deletes next.
+      const firstRunDone = async () =>
+        (await c.app.inject('/metrics')).body.includes(
+          'chaperone_collector_retention_deleted_sessions_total 1',
+        );
+      for (let i = 0; i < 500 && !(await firstRunDone()); i++) await new Promise((r) => setTimeout(r, 20));
       expect(await c.store.getSession('old-orders')).toBeUndefined();
       expect(await c.store.getSession('old-billing')).toBeDefined();
       await c.store.appendBatch(prepare(sqlSession('old-orders-2', { startMs: old })));
