@@ -5,6 +5,7 @@
 //   chaperone-sidecar approvals list|approve|deny NAME  decide paused operations (standalone)
 import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runInCluster } from './in-cluster/run-in-cluster.js';
 import { jsonLog, runStandalone } from './standalone/run-standalone.js';
@@ -143,7 +144,8 @@ async function main(argv: string[]): Promise<number> {
       collectorUrl: values.collector,
       collectorTokenFile: values['collector-token-file'],
       spoolDir: values.spool ?? 'spool',
-      recordingsDir: values.recordings ?? 'recordings',
+      // In a pod the root filesystem is read-only: without a collector, record into the spool volume.
+      recordingsDir: values.recordings ?? join(values.spool ?? 'spool', 'recordings'),
       adminPort: Number(values['admin-port'] ?? DEFAULT_ADMIN_PORT),
       agentConfigDir: values['agent-config-dir'],
       adminHost: values['admin-address'],
