@@ -41,9 +41,25 @@ control-plane: ## build kube-apiserver + etcd from the Go module proxy (cached i
 helm: ## build helm from the Go module proxy for the chart tests (cached in ~/.cache/chaperone)
 	bash hack/build-helm.sh >/dev/null
 
+# A real single-node cluster on this machine (root): containerd + kubelet + control plane, pods on a
+# bridge with no way out. Idempotent; prints the admin kubeconfig path. IMAGES="a.tar b.tar" imports
+# OCI archives too. `cluster-down` undoes every host change it made.
+.PHONY: cluster-up cluster-down
+cluster-up: ## start the local single-node Kubernetes cluster (root; prints KUBECONFIG)
+	bash hack/cluster-up.sh $(IMAGES)
+cluster-down: ## stop the local cluster and undo everything it changed on the host
+	bash hack/cluster-down.sh
+
 .PHONY: build
 build: $(DEPS_STAMP) ## compile every workspace (tsc -b)
 	npx tsc -b
+
+# OCI images without Docker: dist/images/NAME.tar (for `ctr -n k8s.io images import` and
+# `kind load image-archive`), dist/images/oci/ (one OCI layout), images.env (NAME_IMAGE=ref lines,
+# also printed). Tags are <package version>-<manifest digest>: unchanged sources, unchanged tags.
+.PHONY: images
+images: build ## build the sidecar, operator, collector and demo-agent images into dist/images/
+	node hack/build-images.ts
 
 .PHONY: typecheck
 typecheck: build

@@ -16,6 +16,7 @@ command -v getent >/dev/null || need_pkgs+=(libc-bin)
 command -v pgbench >/dev/null || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer) # the benchmark baseline
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium) # the auditor UI browser test (driven by playwright-core)
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static) # the demo agent image's shell (make images)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
