@@ -4,6 +4,8 @@
 #
 #   hack/build-control-plane.sh            # build what is missing, print the bin directory
 #   KUBE_VERSION=v1.37.3 hack/build-control-plane.sh   # override hack/versions.env
+#   KUBE_BINS="kubelet kube-controller-manager kube-scheduler" hack/build-control-plane.sh
+#                                          # the node binaries for hack/cluster-up.sh, same bin dir
 #
 # Why a wrapper module: k8s.io/kubernetes replaces every k8s.io/* staging module with a local path,
 # which `go build` from the proxy cannot follow. The wrapper's go.mod maps each of them to its
@@ -22,14 +24,24 @@ log() { printf '[control-plane] %s\n' "$*" >&2; }
 command -v go >/dev/null || { log "Go is required to build the test control plane (install Go >= 1.26)"; exit 1; }
 
 # KUBE_BINS selects which k8s.io/kubernetes/cmd/* programs to build. kubectl is built too so tests
-# use a client of the same minor version as the server (the machine's may be older).
+# use a client of the same minor version as the server (the machine's may be older). The local
+# cluster (hack/cluster-up.sh) adds kubelet, kube-controller-manager and kube-scheduler; they land in
+# the same versioned directory, so the default set (what `make test` needs) stays small.
 KUBE_BINS="${KUBE_BINS:-kube-apiserver kubectl}"
-need_kube=()
-for b in $KUBE_BINS; do [ -x "$BIN_DIR/$b" ] || need_kube+=("$b"); done
-need_etcd=0; [ -x "$BIN_DIR/etcd" ] || need_etcd=1
+missing() {
+  need_kube=()
+  for b in $KUBE_BINS; do [ -x "$BIN_DIR/$b" ] || need_kube+=("$b"); done
+  need_etcd=0; [ -x "$BIN_DIR/etcd" ] || need_etcd=1
+  [ ${#need_kube[@]} -gt 0 ] || [ $need_etcd -eq 1 ]
+}
 
-if [ ${#need_kube[@]} -eq 0 ] && [ $need_etcd -eq 0 ]; then echo "$BIN_DIR"; exit 0; fi
+missing || { echo "$BIN_DIR"; exit 0; }
 mkdir -p "$BIN_DIR" "$WORK"
+# Two builds at once (make test and make cluster-up in parallel) would rewrite the same wrapper
+# module under each other: take turns, then look again at what the other one already built.
+exec 9>"$WORK/.lock"
+flock 9
+missing || { echo "$BIN_DIR"; exit 0; }
 export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 GOTOOLCHAIN=local
 
 minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"

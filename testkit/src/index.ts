@@ -8,6 +8,7 @@ export {
   type TestUser,
 } from './control-plane.js';
 export { asUser, type HostUser, hostUser } from './host-user.js';
+export { type LocalCluster, localCluster } from './local-cluster.js';
 export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';
 export { canConnect, freePort, readBanner } from './net.js';
 export { type MintOptions, startOidcIssuer, type TestOidcIssuer } from './oidc-issuer.js';

@@ -1,0 +1,3 @@
+module chaperone.dev/hack/cluster/kube-whoami
+
+go 1.24
