@@ -61,6 +61,12 @@ build: $(DEPS_STAMP) ## compile every workspace (tsc -b)
 images: build ## build the sidecar, operator, collector and demo-agent images into dist/images/
 	node hack/build-images.ts
 
+# The end-to-end suite against the local cluster: `make cluster-up && make e2e` (as root). It imports
+# the images it needs itself; any KUBECONFIG-reachable cluster with the same images works too.
+.PHONY: e2e
+e2e: images ## end-to-end tests in real pods of the local cluster (run make cluster-up first)
+	npx vitest run --project e2e
+
 .PHONY: typecheck
 typecheck: build
 	npx tsc -p hack/tsconfig.json

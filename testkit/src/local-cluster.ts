@@ -27,6 +27,8 @@ export interface LocalCluster {
   /** kubectl of the cluster's own version. */
   readonly kubectlPath: string;
   readonly stateDir: string;
+  /** The cluster CA (signs the API server's certificate). */
+  readonly caCertPath: string;
   /** Runs kubectl as the admin; never throws on exit code. */
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
   kubeConfig(): k8s.KubeConfig;
@@ -93,6 +95,7 @@ export async function localCluster(opts: { start?: boolean } = {}): Promise<Loca
     kubernetesVersion: info.kubernetesVersion,
     kubectlPath,
     stateDir: info.stateDir,
+    caCertPath: join(info.stateDir, 'pki', 'ca.crt'),
     kubectl,
     kubeConfig() {
       const kc = new k8s.KubeConfig();

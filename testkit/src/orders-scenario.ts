@@ -14,6 +14,8 @@ export interface OrdersScenario {
   /** The agents' namespace: opted in to injection. */
   namespace: string;
   pgPort: number;
+  /** Where the sidecar reaches PostgreSQL (default 127.0.0.1; in the local cluster the bridge gateway). */
+  pgHost?: string;
   /** The sidecar's listener for orders-db (spec.listen.port). */
   listenPort: number;
   adminPassword: string;
@@ -83,7 +85,7 @@ kind: Connection
 metadata: { name: orders-db, namespace: ${s.namespace} }
 spec:
   type: postgres
-  endpoint: { host: 127.0.0.1, port: ${s.pgPort}, database: orders, tls: { mode: disable } }
+  endpoint: { host: ${s.pgHost ?? '127.0.0.1'}, port: ${s.pgPort}, database: orders, tls: { mode: disable } }
   listen: { port: ${s.listenPort} }
   credentials:
     postgres: { adminSecretRef: { name: orders-db-admin }, grantRoles: [orders_reader], ttl: ${s.ttl} }
@@ -117,7 +119,15 @@ subjects: [{ apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:aut
 }
 
 /** A kubeconfig file that authenticates as the operator's ServiceAccount (a TokenRequest token). */
-export async function operatorKubeconfig(cp: ControlPlane, namespace: string, file: string): Promise<string> {
+export async function operatorKubeconfig(
+  cp: {
+    server: string;
+    caCertPath: string;
+    kubectl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }>;
+  },
+  namespace: string,
+  file: string,
+): Promise<string> {
   const r = await cp.kubectl(['create', 'token', 'chaperone-operator', '-n', namespace, '--duration', '2h']);
   if (r.code !== 0) throw new Error(`kubectl create token: ${r.stderr}`);
   await writeFile(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { chmod, chown, copyFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { asUser, hostUser } from './host-user.js';
@@ -17,6 +17,11 @@ export interface PostgresOptions {
   settings?: Record<string, string>;
   /** Authentication method for every connection (default scram-sha-256). */
   auth?: 'scram-sha-256' | 'md5' | 'password';
+  /**
+   * Also listen on this address and accept clients from `clients` (CIDR), e.g. the local cluster's
+   * bridge gateway so that pods reach the server. Loopback stays.
+   */
+  alsoListen?: { address: string; clients: string };
 }
 
 export interface TestPostgres {
@@ -97,8 +102,14 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<TestPos
   await own(socketDir, 0o700);
 
   const port = await freePort();
+  if (opts.alsoListen) {
+    await appendFile(
+      join(dataDir, 'pg_hba.conf'),
+      `host all all ${opts.alsoListen.clients} ${opts.auth ?? 'scram-sha-256'}\n`,
+    );
+  }
   const settings: Record<string, string> = {
-    listen_addresses: '127.0.0.1',
+    listen_addresses: opts.alsoListen ? `127.0.0.1,${opts.alsoListen.address}` : '127.0.0.1',
     port: String(port),
     unix_socket_directories: socketDir,
     fsync: 'off',
