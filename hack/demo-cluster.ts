@@ -22,9 +22,10 @@ import {
   startControlPlane,
   startInjectedSidecar,
   startPostgres,
+  waitFor,
 } from '@chaperone/testkit';
 import type { V1Pod } from '@kubernetes/client-node';
-import { dim, green, red, sleep, step } from './demo-style.ts';
+import { dim, green, red, step } from './demo-style.ts';
 
 const OP_NS = 'chaperone-system';
 const NS = 'shop';
@@ -46,15 +47,6 @@ const start = (name: string, args: string[], env: NodeJS.ProcessEnv = process.en
 };
 let stopping = false;
 let sidecarStop: (() => Promise<void>) | undefined;
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 step(1, 'A real kube-apiserver + etcd with the CRDs, and a real PostgreSQL (temporary, on 127.0.0.1)');
 const [cp, pg] = await Promise.all([startControlPlane({ installCrds: true }), startPostgres()]);

@@ -23,6 +23,7 @@ import {
   startSshd,
   type TestPostgres,
   type TestUser,
+  waitFor,
 } from '@chaperone/testkit';
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,26 +49,6 @@ const kubectl = async (args: string[], opts: { user?: TestUser; input?: string }
   return r.stdout;
 };
 const json = async <T>(args: string[]): Promise<T> => JSON.parse(await kubectl([...args, '-o', 'json'])) as T;
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function startReplica(name: string, httpsPort: number): Promise<RunningOperator> {
   return startOperator({

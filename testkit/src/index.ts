@@ -25,4 +25,5 @@ export { type PostgresOptions, postgresBinDir, startPostgres, type TestPostgres 
 export { controlPlaneBinDir, pinnedVersions, REPO_ROOT, repoPath } from './repo.js';
 export { type RunResult, run, runOk } from './run.js';
 export { sshClientArgs, startSshd, type TestSshd } from './sshd.js';
+export { waitFor } from './wait-for.js';
 export { makeWorkDir, type WorkDir } from './workdir.js';
