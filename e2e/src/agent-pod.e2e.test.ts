@@ -5,7 +5,7 @@
 // and pods reach them on the bridge gateway (installing the operator with the chart into the cluster
 // needs Service routing and DNS for the broker, which the local cluster does not have yet).
 import { readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessRequest } from '@chaperone/api';
@@ -32,6 +32,7 @@ let cluster: LocalCluster;
 let pg: TestPostgres;
 let operator: RunningOperator | undefined;
 let images: Record<string, string>;
+let dir: string | undefined;
 
 async function kubectl(args: string[], input?: string): Promise<string> {
   const r = await cluster.kubectl(args, { input, timeoutMs: 120_000 });
@@ -79,7 +80,7 @@ beforeAll(async () => {
       ttl: '15m',
     }),
   );
-  const dir = await mkdtemp(join(tmpdir(), 'chaperone-e2e-'));
+  dir = await mkdtemp(join(tmpdir(), 'chaperone-e2e-'));
   const kc = new KubeConfig();
   kc.loadFromFile(await operatorKubeconfig(cluster, OP_NS, join(dir, 'operator.kubeconfig')));
   const port = await freePort();
@@ -125,6 +126,8 @@ afterAll(async () => {
   await cluster?.kubectl(['delete', 'mutatingwebhookconfiguration', 'chaperone-e2e', '--ignore-not-found']);
   await operator?.stop();
   await pg?.stop();
+  // The operator's kubeconfig holds a ServiceAccount token.
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('an agent pod in the local cluster', () => {

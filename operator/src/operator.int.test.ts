@@ -3,7 +3,7 @@
 // container's arguments and a TokenRequest token bound to that pod, gets its policy and a JIT role
 // from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
 // that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,8 @@ afterAll(async () => {
   await Promise.all(sidecars.map((s) => s.stop()));
   await Promise.all(operators.map((o) => o.stop()));
   await Promise.all([cp?.stop(), pg?.stop()]);
+  // Kubeconfigs with ServiceAccount tokens and the sidecars' spools: nothing of it may stay behind.
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const sidecars: InjectedSidecar[] = [];
