@@ -71,7 +71,7 @@ for procs in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/kubepods; do
   left="$(find "$procs" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)"
   if [ -n "$left" ]; then log "killing leftover pod processes: $(echo "$left" | wc -l)"; kill -KILL $left 2>/dev/null; sleep 0.5; fi
 done
-stop kube-scheduler kube-controller-manager kube-apiserver
+stop kube-proxy kube-scheduler kube-controller-manager kube-apiserver
 stop etcd
 
 # 2. Mounts: kubelet volumes, its root-dir bind mount, containerd's rootfs and shm mounts, and the
@@ -97,17 +97,26 @@ if command -v iptables >/dev/null; then
   unhook iptables raw CHAPERONE-POD-EGRESS PREROUTING -i "$BRIDGE" -j CHAPERONE-POD-EGRESS
   unhook ip6tables raw CHAPERONE-POD-EGRESS PREROUTING -i "$BRIDGE" -j CHAPERONE-POD-EGRESS
   unhook iptables nat CHAPERONE-SERVICES PREROUTING -i "$BRIDGE" -j CHAPERONE-SERVICES
+  unhook iptables mangle CHAPERONE-POD-FORWARD FORWARD -j CHAPERONE-POD-FORWARD
   # With the nft backend, using a table creates it: drop the ones that did not exist before and
   # are empty again (with the legacy backend tables always exist).
   if iptables --version | grep -q nf_tables && command -v nft >/dev/null; then
-    for t in "ip raw" "ip6 raw" "ip nat"; do
-      case " ${NFT_TABLES_BEFORE-ip raw,ip6 raw,ip nat}," in *" $t,"* | *",$t,"*) continue ;; esac
+    for t in "ip raw" "ip6 raw" "ip nat" "ip mangle"; do
+      case " ${NFT_TABLES_BEFORE-ip raw,ip6 raw,ip nat,ip mangle}," in *" $t,"* | *",$t,"*) continue ;; esac
       save=iptables-save; [ "${t%% *}" = ip6 ] && save=ip6tables-save
       # shellcheck disable=SC2086 # "$t" is "FAMILY NAME", two words for nft
       nft list table $t >/dev/null 2>&1 || continue
       if ! "$save" -t "${t#* }" 2>/dev/null | grep -q '^-A'; then nft delete table $t && log "removed empty nft table $t"; fi
     done
   fi
+fi
+
+# kube-proxy (nftables mode) keeps all its rules in tables of its own.
+if command -v nft >/dev/null; then
+  for t in "ip kube-proxy" "ip6 kube-proxy"; do
+    # shellcheck disable=SC2086 # "$t" is "FAMILY NAME", two words for nft
+    if nft list table $t >/dev/null 2>&1; then nft delete table $t && log "removed nft table $t"; fi
+  done
 fi
 
 # 4. Sysctls: the kubelet sets vm.overcommit_memory, kernel.panic* and kernel.keys.*, the bridge

@@ -10,10 +10,13 @@
 #
 # Network: one bridge (BRIDGE, GATEWAY in hack/cluster/cluster.env). The API server and the kubelet
 # listen on the gateway address, pods reach host services there too. Pods get no DNS and only a
-# route to the Service range; the kubernetes Service IP is DNAT-ed to the API server; a raw-table
-# rule drops anything else a pod sends that is not for the bridge, another pod or the host itself,
-# before routing, so nothing from a pod ever leaves the machine. No kube-proxy: only the API
-# server's Service is needed in the cluster, and webhooks use endpoint routing in the API server.
+# route to the Service range; kube-proxy (nftables mode) routes Service IPs to their endpoints, and
+# the kubernetes Service IP is also DNAT-ed to the API server by one rule of our own (so in-cluster
+# clients work before kube-proxy's first sync). Two firewall rules keep everything on the machine:
+# a raw-table rule drops what a pod sends that is not for another pod, the host itself or a Service
+# IP (before routing), and a mangle FORWARD rule drops whatever from the bridge would be routed out
+# of it after DNAT (a Service whose endpoints point elsewhere, a Service IP nobody serves).
+# Webhooks use endpoint routing in the API server.
 #
 # Needs root and Linux cgroups (v1 or v2). Everything it changes on the host is recorded in
 # STATE_DIR/host-state.env before it is changed, so cluster-down can restore it even after a
@@ -26,7 +29,7 @@ source "$here/cluster/cluster.env"
 S="$STATE_DIR" R="$RUN_DIR" PKI="$STATE_DIR/pki"
 KUBECONFIG_ADMIN="$S/admin.kubeconfig"
 CTR_SOCK="$R/containerd/containerd.sock"
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
 
 log() { printf '[cluster-up] %s\n' "$*" >&2; }
 die() { printf '[cluster-up] error: %s\n' "$*" >&2; exit 1; }
@@ -91,7 +94,7 @@ command -v go >/dev/null || die "Go >= 1.26 is required (it builds the Kubernete
 need_pkgs=()
 for c in containerd:containerd ctr:containerd containerd-shim-runc-v2:containerd runc:runc \
   iptables:iptables ip6tables:iptables openssl:openssl gcc:gcc ip:iproute2 findmnt:util-linux \
-  flock:util-linux; do
+  flock:util-linux curl:curl; do
   command -v "${c%%:*}" >/dev/null || need_pkgs+=("${c##*:}")
 done
 for p in bridge host-local loopback; do [ -x "/usr/lib/cni/$p" ] || need_pkgs+=(containernetworking-plugins); done
@@ -121,13 +124,14 @@ grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem 
 [ -d /proc/sys/net/bridge ] || log "warning: br_netfilter is not loaded; pod-to-pod traffic on the bridge then skips iptables (harmless here)"
 
 if ip -4 route show | grep -q "^${POD_CIDR%/*}"; then die "the pod range $POD_CIDR is already routed on this machine: $(ip -4 route show | grep "^${POD_CIDR%/*}")"; fi
-for p in "127.0.0.1:$ETCD_CLIENT_PORT" "127.0.0.1:$ETCD_PEER_PORT" "127.0.0.1:10248" "127.0.0.1:10257" "127.0.0.1:10259"; do
+for p in "127.0.0.1:$ETCD_CLIENT_PORT" "127.0.0.1:$ETCD_PEER_PORT" "127.0.0.1:10248" "127.0.0.1:10257" "127.0.0.1:10259" \
+  "127.0.0.1:10249" "127.0.0.1:10256"; do
   if ss -Htln "sport = :${p##*:}" | grep -q .; then die "port ${p##*:} is in use (needed by the cluster): $(ss -Htlnp "sport = :${p##*:}" | head -1)"; fi
 done
 
 # --- Binaries and images (before anything on the host changes) ----------------------------------
-log "building/finding kubelet, kube-controller-manager, kube-scheduler, kube-apiserver, etcd (cached)"
-BIN="$(KUBE_BINS="kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler" bash "$here/build-control-plane.sh")"
+log "building/finding kubelet, kube-proxy, kube-controller-manager, kube-scheduler, kube-apiserver, etcd (cached)"
+BIN="$(KUBE_BINS="kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy" bash "$here/build-control-plane.sh")"
 images_dir="$(mktemp -d)"
 trap 'rm -rf "$images_dir"' EXIT
 built="$(bash "$here/cluster/build-images.sh" "$images_dir")"
@@ -174,14 +178,21 @@ ip addr add "$GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE"
 ip link set "$BRIDGE" up
 
 # Egress from pods, checked in the raw table (before conntrack, DNAT and routing, so it holds
-# whatever ip_forward is): allow other pods, the host's own addresses and the kubernetes Service
-# (DNAT-ed to the API server next); drop everything else.
+# whatever ip_forward is): allow other pods, the host's own addresses and Service IPs (DNAT-ed by
+# kube-proxy, then checked again below); drop everything else.
 iptables -w -t raw -N CHAPERONE-POD-EGRESS
 iptables -w -t raw -A CHAPERONE-POD-EGRESS -d "$POD_CIDR" -j RETURN
 iptables -w -t raw -A CHAPERONE-POD-EGRESS -m addrtype --dst-type LOCAL -j RETURN
-iptables -w -t raw -A CHAPERONE-POD-EGRESS -d "$API_SERVICE_IP/32" -p tcp --dport 443 -j RETURN
+iptables -w -t raw -A CHAPERONE-POD-EGRESS -d "$SERVICE_CIDR" -j RETURN
 iptables -w -t raw -A CHAPERONE-POD-EGRESS -j DROP
 iptables -w -t raw -I PREROUTING 1 -i "$BRIDGE" -j CHAPERONE-POD-EGRESS
+# After DNAT: a packet from the bridge may be routed back onto the bridge (a pod endpoint) or be
+# for the host (INPUT, not here), never out of another interface. This catches a Service whose
+# EndpointSlice names an outside address and a Service IP with no rules (the host's default route
+# would take it). In mangle, which kube-proxy leaves alone, so no ACCEPT of its can come first.
+iptables -w -t mangle -N CHAPERONE-POD-FORWARD
+iptables -w -t mangle -A CHAPERONE-POD-FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -j DROP
+iptables -w -t mangle -I FORWARD 1 -j CHAPERONE-POD-FORWARD
 # Pods have only link-local IPv6; keep it on the link and the host.
 ip6tables -w -t raw -N CHAPERONE-POD-EGRESS
 ip6tables -w -t raw -A CHAPERONE-POD-EGRESS -d fe80::/10 -j RETURN
@@ -222,6 +233,7 @@ log "PKI and kubeconfigs in $S"
   issue controller-manager "/CN=system:kube-controller-manager"
   issue scheduler "/CN=system:kube-scheduler"
   issue node "/O=system:nodes/CN=system:node:$NODE_NAME"
+  issue kube-proxy "/CN=system:kube-proxy"
 )
 kubeconfig() { # FILE CERT
   local k=(--kubeconfig="$1")
@@ -237,6 +249,7 @@ kubeconfig "$KUBECONFIG_ADMIN" admin
 kubeconfig "$S/controller-manager.kubeconfig" controller-manager
 kubeconfig "$S/scheduler.kubeconfig" scheduler
 kubeconfig "$S/kubelet.kubeconfig" node
+kubeconfig "$S/kube-proxy.kubeconfig" kube-proxy
 
 # --- Processes ----------------------------------------------------------------------------------
 start() { # NAME ARGS... — in its own session so it outlives this script; pid in RUN_DIR
@@ -262,7 +275,7 @@ wait_for() { # NAME SECONDS COMMAND...
 render() { # TEMPLATE OUT
   sed -e "s|@STATE_DIR@|$S|g" -e "s|@RUN_DIR@|$R|g" -e "s|@BRIDGE@|$BRIDGE|g" \
     -e "s|@POD_CIDR@|$POD_CIDR|g" -e "s|@GATEWAY@|$GATEWAY|g" -e "s|@SERVICE_CIDR@|$SERVICE_CIDR|g" \
-    -e "s|@PAUSE_IMAGE@|$PAUSE_IMAGE|g" "$1" >"$2"
+    -e "s|@PAUSE_IMAGE@|$PAUSE_IMAGE|g" -e "s|@NODE_NAME@|$NODE_NAME|g" "$1" >"$2"
 }
 
 log "starting etcd and kube-apiserver"
@@ -308,6 +321,11 @@ render "$here/cluster/kubelet.yaml" "$S/kubelet.yaml"
 start kubelet "$BIN/kubelet" --config="$S/kubelet.yaml" --kubeconfig="$S/kubelet.kubeconfig" \
   --root-dir="$S/kubelet" --cert-dir="$S/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$GATEWAY" --v=1
 wait_for kubelet 120 kubectl_ wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s
+# Service routing (user system:kube-proxy is bound to system:node-proxier by default RBAC).
+log "starting kube-proxy"
+render "$here/cluster/kube-proxy.yaml" "$S/kube-proxy.yaml"
+start kube-proxy "$BIN/kube-proxy" --config="$S/kube-proxy.yaml" --v=1
+wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 # Pod creation needs the default ServiceAccount and kube-root-ca.crt, both made by KCM.
 wait_for kube-controller-manager 60 kubectl_ -n default get serviceaccount/default configmap/kube-root-ca.crt
 

@@ -25,6 +25,8 @@ iptables-save 2>/dev/null | grep -E '^:' | cut -d' ' -f1 | sort
 section ip6tables
 ip6tables-save 2>/dev/null | grep -vE '^#|^:' | sort
 ip6tables-save 2>/dev/null | grep -E '^:' | cut -d' ' -f1 | sort
+section nftables
+nft list tables 2>/dev/null | sort
 section sysctls
 # Counters and random values change on their own.
 sysctl -a 2>/dev/null | grep -vE '^(fs\.(dentry|inode|file-nr|aio-nr|quota)|kernel\.(random|ns_last_pid|pty\.nr|sched_domain)|net\.netfilter\.nf_conntrack_count|vm\.(stat|nr_)|dev\.cdrom|fs\.binfmt)' | sort
