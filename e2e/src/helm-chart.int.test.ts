@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   APPROVAL_WEBHOOK_PATH,
@@ -10,6 +9,7 @@ import {
 } from '@chaperone/operator';
 import {
   type ControlPlane,
+  findHelm,
   installCrds,
   pinnedVersions,
   type RunResult,
@@ -24,23 +24,6 @@ import { isMap, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 // every option combination must pass a server-side dry-run, the RBAC must be least privilege and
 // enough for the operator (checked by impersonating its ServiceAccount), and the chart must not
 // drift from crds/ or from the operator's own webhook definition.
-
-/**
- * The helm binary for tests: $CHAPERONE_HELM, else where hack/build-helm.sh caches it
- * (`make helm` builds it from the Go module proxy).
- */
-export function findHelm(): string {
-  const fromEnv = process.env.CHAPERONE_HELM;
-  if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`CHAPERONE_HELM=${fromEnv} does not exist`);
-    return fromEnv;
-  }
-  const cache =
-    process.env.CHAPERONE_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'chaperone');
-  const path = join(cache, `helm-${pinnedVersions().HELM_VERSION}`, 'bin', 'helm');
-  if (!existsSync(path)) throw new Error(`${path} is missing: build it with \`make helm\` (cold: ~5 min)`);
-  return path;
-}
 
 const CHART = repoPath('charts', 'chaperone');
 const NS = 'chaperone-system';

@@ -7,6 +7,8 @@ export {
   TESTKIT_FIELD_MANAGER,
   type TestUser,
 } from './control-plane.js';
+export { csrUserKubeconfig } from './csr-user.js';
+export { findHelm } from './helm.js';
 export { asUser, type HostUser, hostUser } from './host-user.js';
 export { type LocalCluster, localCluster } from './local-cluster.js';
 export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';

@@ -21,6 +21,11 @@ export interface OrdersScenario {
   adminPassword: string;
   /** JIT role lifetime (spec.credentials.postgres.ttl). */
   ttl: string;
+  /**
+   * Also create the operator's namespace and a cluster-admin ServiceAccount for an operator run by
+   * the test itself (default true). False when the Helm chart installed the operator with its own RBAC.
+   */
+  operatorAccount?: boolean;
 }
 
 /** Database `orders` with customers (email is masked) and orders, an admin with CREATEROLE, a grant role. */
@@ -49,7 +54,10 @@ export async function createOrdersDatabase(pg: TestPostgres, adminPassword: stri
  * denied, customers.email masked), and approver RBAC for every user (the policy decides who may).
  */
 export function ordersScenarioManifests(s: OrdersScenario): string {
-  return `
+  const operatorAccount =
+    s.operatorAccount === false
+      ? ''
+      : `
 apiVersion: v1
 kind: Namespace
 metadata: { name: ${s.operatorNamespace} }
@@ -63,7 +71,8 @@ kind: ClusterRoleBinding
 metadata: { name: chaperone-operator-${s.operatorNamespace} }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin }
 subjects: [{ kind: ServiceAccount, name: chaperone-operator, namespace: ${s.operatorNamespace} }]
----
+---`;
+  return `${operatorAccount}
 apiVersion: v1
 kind: Secret
 metadata:
