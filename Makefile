@@ -61,11 +61,18 @@ build: $(DEPS_STAMP) ## compile every workspace (tsc -b)
 images: build ## build the sidecar, operator, collector and demo-agent images into dist/images/
 	node hack/build-images.ts
 
-# The end-to-end suite against the local cluster: `make cluster-up && make e2e` (as root). It imports
-# the images it needs itself; any KUBECONFIG-reachable cluster with the same images works too.
+# The end-to-end suite in real pods (as root): on the running local cluster, or one it starts and
+# stops again. It imports the images and installs the Helm chart itself. CHAPERONE_E2E_KUBECONFIG
+# points it at another cluster instead (see e2e-kind and docs/development.md).
 .PHONY: e2e
-e2e: images ## end-to-end tests in real pods of the local cluster (run make cluster-up first)
-	npx vitest run --project e2e
+e2e: images helm ## end-to-end tests in real pods of the local cluster (root; starts it if needed)
+	bash hack/e2e.sh
+
+# The same suite on kind, for machines with a Docker engine (not these): creates a kind cluster,
+# loads the images, runs the suite, deletes the cluster. See docs/development.md.
+.PHONY: e2e-kind
+e2e-kind: images helm control-plane ## end-to-end tests on a kind cluster (needs Docker and kind)
+	bash hack/e2e-kind.sh
 
 .PHONY: typecheck
 typecheck: build
@@ -80,8 +87,9 @@ gen: $(DEPS_STAMP) ## regenerate api/src/generated from crds/
 	node hack/gen-api-types.ts
 
 .PHONY: test
-test: lint typecheck host control-plane helm ## lint, typecheck, unit + integration tests against real servers
+test: lint typecheck host control-plane helm images ## lint, typecheck, unit + integration tests, then the e2e suite in real pods (root)
 	npx vitest run --project unit --project integration
+	bash hack/e2e.sh
 
 .PHONY: test-unit
 test-unit: $(DEPS_STAMP) ## unit tests only (no servers)
