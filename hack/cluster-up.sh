@@ -134,7 +134,10 @@ log "building/finding kubelet, kube-proxy, kube-controller-manager, kube-schedul
 BIN="$(KUBE_BINS="kube-apiserver kubectl kubelet kube-controller-manager kube-scheduler kube-proxy" bash "$here/build-control-plane.sh")"
 images_dir="$(mktemp -d)"
 trap 'rm -rf "$images_dir"' EXIT
-built="$(bash "$here/cluster/build-images.sh" "$images_dir")"
+# The pause and toolbox images, by the project's OCI writer (hack/images/, run with Node >= 22.19).
+node_bin="$(bash "$here/ensure-node.sh")" || die "could not provide Node >= 22.19 for the image writer (see above)"
+built="$("$node_bin/node" "$here/build-images.ts" --cluster --out "$images_dir")" \
+  || die "could not build the cluster's pause and toolbox images (see above)"
 mapfile -t own_images <<<"$built"
 
 # --- Record the host state we are about to change -----------------------------------------------

@@ -17,6 +17,8 @@ command -v pgbench >/dev/null || need_pkgs+=(postgresql-15)
 [ -x /usr/sbin/pgbouncer ] || need_pkgs+=(pgbouncer) # the benchmark baseline
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium) # the auditor UI browser test (driven by playwright-core)
 [ -x /bin/busybox ] || need_pkgs+=(busybox-static) # the demo agent image's shell (make images)
+# The local cluster's static pause binary (hack/images/cluster-images.ts).
+{ command -v gcc >/dev/null && [ -n "$(find /usr/lib -name libc.a -print -quit 2>/dev/null)" ]; } || need_pkgs+=(gcc libc6-dev)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -1,6 +1,6 @@
 // The pod sandbox ("pause") process of the local cluster: it holds the pod's namespaces, reaps
 // zombies (it is PID 1 when the pod shares its PID namespace) and exits on SIGINT/SIGTERM.
-// Built static by hack/cluster/build-images.sh so the image is one file; containerd never pulls a
+// Built static by hack/images/cluster-images.ts so the image is one file; containerd never pulls a
 // sandbox image that is already imported, so no registry is ever asked.
 #include <signal.h>
 #include <stdio.h>

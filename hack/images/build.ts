@@ -116,7 +116,7 @@ export function buildImages(options: BuildOptions): BuildResult {
   const named: Descriptor[] = [];
   const live = new Set<string>();
   for (const def of definitions) {
-    const version = packageVersion(def.versionFrom);
+    const version = 'versionFrom' in def ? packageVersion(def.versionFrom) : def.tag;
     const layers = def.layers();
     const layerInfo = layers.map((layer) => ({ layer, ...digestOf(layer) }));
     for (const { entries, digested } of layerInfo) {
@@ -135,7 +135,8 @@ export function buildImages(options: BuildOptions): BuildResult {
       if (putBlob(layoutDir, blob, () => [blob.bytes])) written++;
       live.add(blob.digest);
     }
-    const tag = `${version}-${manifest.digest.slice('sha256:'.length, 'sha256:'.length + 12)}`;
+    const tag =
+      'tag' in def ? def.tag : `${version}-${manifest.digest.slice('sha256:'.length, 'sha256:'.length + 12)}`;
     const ref = `${def.repository}:${tag}`;
     const descriptor = namedManifest(manifest, ref, tag);
     named.push(descriptor);

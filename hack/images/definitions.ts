@@ -20,15 +20,22 @@ export const NONROOT = 65532;
 const PATH_ENV = 'PATH=/usr/local/bin:/usr/bin:/bin';
 const NODE = '/usr/local/bin/node';
 
-export interface ImageDefinition {
+export type ImageDefinition = {
   /** Short name: sidecar, operator, collector, agent. */
   name: string;
   repository: string;
-  /** package.json whose version starts the tag. */
-  versionFrom: string;
   layers: () => Layer[];
   runtime: (version: string) => RuntimeConfig;
-}
+} & (
+  | {
+      /** package.json whose version starts the tag and fills the version label. */
+      versionFrom: string;
+    }
+  | {
+      /** A fixed tag instead of `<version>-<manifest digest>` (the local cluster's own images). */
+      tag: string;
+    }
+);
 
 export interface DefinitionOptions {
   root: string;
