@@ -45,3 +45,4 @@ export type RecordedResults = NonNullable<RecordingSpec['results']>;
 export type AccessRequestPhase = NonNullable<AccessRequestStatus['phase']>;
 export type Verdict = AccessDecision['verdict'];
 export type ConditionStatus = Condition['status'];
+export { jsonLog } from './json-log.js';

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { type AccessPolicy, API_GROUP, API_VERSION, PLURALS } from '@chaperone/api';
+import { type AccessPolicy, API_GROUP, API_VERSION, jsonLog, PLURALS } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { OperatorHttpsServer } from './admission/https-server.js';
@@ -80,15 +80,7 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-export function jsonLog(
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields: Record<string, unknown> = {},
-): void {
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`,
-  );
-}
+export { jsonLog };
 
 /**
  * One operator replica. Every replica serves the webhooks and the broker (stateless; behind the

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
+import { jsonLog, type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { AdminServer } from '../admin/admin-server.js';
 import type { ApprovalGate } from '../approvals/approval-gate.js';
@@ -24,15 +24,7 @@ export type SidecarLog = (
   fields?: Record<string, unknown>,
 ) => void;
 
-export function jsonLog(
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields: Record<string, unknown> = {},
-): void {
-  process.stderr.write(
-    `${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`,
-  );
-}
+export { jsonLog };
 
 /** One PostgreSQL Connection the sidecar serves, already resolved by the mode (standalone or broker). */
 export interface ServedPostgresConnection {
