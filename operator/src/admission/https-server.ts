@@ -33,6 +33,9 @@ export class OperatorHttpsServer {
       logger: false,
       // Long polls of the broker hold requests open for up to 30 s.
       requestTimeout: 60_000,
+      // Refuse unknown fields (400) instead of fastify's default of silently dropping them: a
+      // sidecar that sends a field the broker does not know gets told so.
+      ajv: { customOptions: { removeAdditional: false } },
     });
     this.admissionCounter = new Counter({
       name: 'chaperone_operator_admission_reviews_total',

@@ -1,0 +1,160 @@
+// The broker's routes on the operator's real HTTPS server, over TLS from a real client: bad bodies
+// (schema-invalid, unknown fields, malformed JSON, over the size limit) are refused with 400/413 and
+// a JSON error before the broker sees them; a bad token gets 401; none of it harms the next request.
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { BROKER_PATHS } from '@chaperone/api';
+import { createTestCa, makeWorkDir, type WorkDir } from '@chaperone/testkit';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { OperatorHttpsServer } from '../admission/https-server.js';
+import { registerBrokerRoutes } from './broker-routes.js';
+import type { CredentialBroker } from './credential-broker.js';
+import type { SidecarAuthenticator } from './sidecar-authenticator.js';
+import { BrokerAuthError, type SidecarIdentity } from './sidecar-identity.js';
+
+const IDENTITY: SidecarIdentity = {
+  namespace: 'shop',
+  serviceAccount: 'orders-agent',
+  pod: { name: 'orders-agent-1', uid: 'uid-1', labels: {} },
+  connections: ['orders-db'],
+};
+const BODY_LIMIT = 64 * 1024;
+
+let work: WorkDir;
+let server: OperatorHttpsServer;
+let port: number;
+let ca: string;
+let credentialCalls: unknown[] = [];
+
+function call(
+  method: string,
+  path: string,
+  body: string | Buffer | undefined,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        ca,
+        servername: 'localhost',
+        headers: { authorization: 'Bearer good', 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+      },
+    );
+    // The server may answer 413 and close while a big body is still being written.
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const credential = (body: unknown, headers?: Record<string, string>) =>
+  call('POST', BROKER_PATHS.credentials, typeof body === 'string' ? body : JSON.stringify(body), headers);
+
+beforeAll(async () => {
+  work = await makeWorkDir('broker-routes');
+  const pki = await createTestCa(work.path);
+  const cert = await pki.issue('broker', {
+    commonName: 'broker',
+    altNames: ['DNS:localhost'],
+    usage: 'server',
+  });
+  ca = await readFile(pki.certPath, 'utf8');
+  server = new OperatorHttpsServer({
+    host: '127.0.0.1',
+    port: 0,
+    certificate: { cert: await readFile(cert.certPath, 'utf8'), key: await readFile(cert.keyPath, 'utf8') },
+    registry: new Registry(),
+    bodyLimitBytes: BODY_LIMIT,
+  });
+  const authenticator = {
+    async authenticate(header: string | undefined) {
+      if (header !== 'Bearer good') throw new BrokerAuthError(401, 'the token is not valid');
+      return IDENTITY;
+    },
+  } as unknown as SidecarAuthenticator;
+  const broker = {
+    async credential(_identity: SidecarIdentity, body: unknown) {
+      credentialCalls.push(body);
+      return { type: 'postgres', username: 'u', password: 'p', expiresAt: new Date(0).toISOString() };
+    },
+  } as unknown as CredentialBroker;
+  registerBrokerRoutes(server.app, { broker, authenticator, registry: new Registry() });
+  port = await server.listen();
+});
+
+afterAll(async () => {
+  await server?.close();
+  await work?.remove();
+});
+
+beforeEach(() => {
+  credentialCalls = [];
+});
+
+describe('broker routes over HTTPS', () => {
+  it('serves a valid request (the baseline the refusals below differ from)', async () => {
+    const res = await credential({ connection: 'orders-db', type: 'postgres' });
+    expect(res.status).toBe(200);
+    expect(credentialCalls).toEqual([{ connection: 'orders-db', type: 'postgres' }]);
+  });
+
+  it.each([
+    ['a missing field', { connection: 'orders-db' }, /type/],
+    ['an unknown type', { connection: 'orders-db', type: 'mysql' }, /type/],
+    ['an unknown field', { connection: 'orders-db', type: 'postgres', role: 'superuser' }, /additional/],
+    ['an invalid Connection name', { connection: 'Orders DB', type: 'postgres' }, /connection/],
+    [
+      'an over-long field',
+      { connection: 'orders-db', type: 'postgres', sessionId: 'x'.repeat(129) },
+      /sessionId/,
+    ],
+  ])('refuses %s with 400 before the broker sees it', async (_what, body, message) => {
+    const res = await credential(body);
+    expect(res.status).toBe(400);
+    expect(String(res.json.message)).toMatch(message);
+    expect(credentialCalls).toEqual([]);
+  });
+
+  it('refuses malformed JSON with 400', async () => {
+    const res = await credential('{"connection": "orders-db", ');
+    expect(res.status).toBe(400);
+    expect(credentialCalls).toEqual([]);
+  });
+
+  it('refuses a body over the limit with 413 and keeps serving', async () => {
+    const big = JSON.stringify({
+      connection: 'orders-db',
+      type: 'ssh',
+      publicKey: 'A'.repeat(BODY_LIMIT * 4),
+    });
+    const res = await credential(big).catch((err: NodeJS.ErrnoException) => ({
+      status: 0,
+      json: { err: err.code },
+    }));
+    // 413, or a reset if the server closed before the client finished writing: never a 200.
+    expect([413, 0]).toContain(res.status);
+    expect(credentialCalls).toEqual([]);
+    expect((await credential({ connection: 'orders-db', type: 'postgres' })).status).toBe(200);
+  });
+
+  it('refuses a bad token with 401 and says why', async () => {
+    const res = await credential(
+      { connection: 'orders-db', type: 'postgres' },
+      { authorization: 'Bearer forged' },
+    );
+    expect(res.status).toBe(401);
+    expect(res.json.error).toBe('the token is not valid');
+    expect(credentialCalls).toEqual([]);
+  });
+});
