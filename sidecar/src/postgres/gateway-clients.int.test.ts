@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,6 +20,7 @@ let idp: TestOidcIssuer;
 let sidecar: RunningStandaloneSidecar;
 let port: number;
 let caPath: string;
+const tempDirs: string[] = [];
 
 // A second policy that only OIDC group members get: pgbench tables, read + write.
 const ONCALL_POLICY = `---
@@ -52,6 +53,7 @@ beforeAll(async () => {
     },
   );
   const dir = await mkdtemp(join(tmpdir(), 'chaperone-cfg-'));
+  tempDirs.push(dir);
   // Upstream over TLS verified against the test CA (verify-full), the CA from a Secret.
   const caPem = (await import('node:fs')).readFileSync(db.ca?.certPath ?? '', 'utf8');
   const conf = configYaml(db)
@@ -62,6 +64,7 @@ beforeAll(async () => {
     .concat(ONCALL_POLICY);
   await writeFile(join(dir, 'config.yaml'), conf);
   const pki = await mkdtemp(join(tmpdir(), 'chaperone-pki-'));
+  tempDirs.push(pki);
   const ca = await createTestCa(pki);
   const cert = await ca.issue('sidecar', {
     commonName: 'localhost',
@@ -89,6 +92,7 @@ afterAll(async () => {
   await sidecar?.stop();
   await idp?.stop();
   await db?.stop();
+  for (const d of tempDirs) await rm(d, { recursive: true, force: true });
 });
 
 const pgbench = (mode: string, env: NodeJS.ProcessEnv) =>

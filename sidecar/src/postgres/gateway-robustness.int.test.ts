@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { configYaml, seedOrders } from '../test-support/orders-fixture.js';
 // and a crash would show as an exit.
 let db: TestPostgres;
 let proc: ChildProcess;
+let dir: string | undefined;
 let port: number;
 let adminUrl = '';
 let log = '';
@@ -25,7 +26,7 @@ const rssMb = () =>
 beforeAll(async () => {
   db = await startPostgres();
   await seedOrders(db);
-  const dir = await mkdtemp(join(tmpdir(), 'chaperone-cfg-'));
+  dir = await mkdtemp(join(tmpdir(), 'chaperone-cfg-'));
   port = await freePort();
   const adminPort = await freePort();
   adminUrl = `http://127.0.0.1:${adminPort}`;
@@ -58,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   proc?.kill('SIGKILL');
   await db?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 async function agent(): Promise<pg.Client> {

@@ -50,7 +50,7 @@ beforeAll(async () => {
   fx = await startOrdersSidecar(db);
 });
 afterAll(async () => {
-  await fx?.sidecar.stop();
+  await fx?.stop();
   await db?.stop();
 });
 

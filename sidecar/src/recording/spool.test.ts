@@ -1,10 +1,18 @@
-import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Spool } from './spool.js';
 
-const fresh = () => mkdtempSync(join(tmpdir(), 'chaperone-spool-'));
+const dirs: string[] = [];
+const fresh = () => {
+  const d = mkdtempSync(join(tmpdir(), 'chaperone-spool-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const line = (i: number) => JSON.stringify({ seq: i, pad: 'x'.repeat(50) });
 
 describe('Spool', () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type TestPostgres } from '@chaperone/testkit';
@@ -18,6 +18,8 @@ export interface OrdersFixture {
   recordingsDir: string;
   /** libpq URL of the sidecar (the agent's view: no password). */
   url: string;
+  /** Stops the sidecar and removes its config and recordings directories. */
+  stop(): Promise<void>;
 }
 
 export const ADMIN_PASSWORD = 'admin-secret-do-not-leak';
@@ -107,5 +109,10 @@ export async function startOrdersSidecar(pg: TestPostgres, policyYaml?: string):
     configDir,
     recordingsDir,
     url: `postgresql://agent@127.0.0.1:${port}/orders?sslmode=disable`,
+    async stop() {
+      await sidecar.stop();
+      await rm(configDir, { recursive: true, force: true });
+      await rm(recordingsDir, { recursive: true, force: true });
+    },
   };
 }
