@@ -1,7 +1,8 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunResult, runOk } from './run.js';
+import { newKeyAndCsr } from './pki.js';
+import type { RunResult } from './run.js';
 import { waitFor } from './wait-for.js';
 
 type Kubectl = (args: string[], opts?: { input?: string; timeoutMs?: number }) => Promise<RunResult>;
@@ -24,22 +25,7 @@ export async function csrUserKubeconfig(
   };
   const dir = await mkdtemp(join(tmpdir(), 'chaperone-csr-'));
   try {
-    const subject = `/CN=${user.name}${user.groups.map((g) => `/O=${g}`).join('')}`;
-    await runOk('openssl', [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'csr.pem'),
-      '-subj',
-      subject,
-    ]);
+    await newKeyAndCsr(join(dir, 'key.pem'), join(dir, 'csr.pem'), user.name, user.groups);
     const csrName = `chaperone-e2e-${user.name}-${Date.now()}`;
     await ok(
       ['apply', '-f', '-'],

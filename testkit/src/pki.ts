@@ -72,21 +72,7 @@ export async function createTestCa(dir: string, name = 'chaperone-test-ca'): Pro
       ];
       if (opts.altNames?.length) lines.push(`subjectAltName=${opts.altNames.join(',')}`);
       await writeFile(ext, `${lines.join('\n')}\n`);
-      await runOk('openssl', [
-        'req',
-        '-new',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-        '-subj',
-        subject(opts.commonName, opts.organizations),
-      ]);
+      await newKeyAndCsr(key, csr, opts.commonName, opts.organizations);
       await runOk('openssl', [
         'x509',
         '-req',
@@ -108,4 +94,28 @@ export async function createTestCa(dir: string, name = 'chaperone-test-ca'): Pro
       return { certPath: cert, keyPath: key };
     },
   };
+}
+
+/** A new P-256 key (unencrypted, at keyPath) and a CSR for CN=commonName, O=each organization. */
+export async function newKeyAndCsr(
+  keyPath: string,
+  csrPath: string,
+  commonName: string,
+  organizations?: string[],
+): Promise<void> {
+  await runOk('openssl', [
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    keyPath,
+    '-out',
+    csrPath,
+    '-subj',
+    subject(commonName, organizations),
+  ]);
 }
