@@ -200,12 +200,14 @@ describe('bounded memory', () => {
     // ~130 MB of rows, more than the gateway may hold.
     sock.write(serialize.query("SELECT g, repeat('x', 100) FROM generate_series(1, 1000000) g"));
     const started = Date.now();
-    // Read slowly at first: pause for a while so that the gateway must push back on the server.
+    // Read slowly at first: pause for a while so that the gateway must push back on the server
+    // (unthrottled, PostgreSQL sends the whole result in about this time).
     sock.pause();
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 15; i++) {
       await new Promise((r) => setTimeout(r, 200));
       peak = Math.max(peak, rssMb());
     }
+    const pausedPeak = peak;
     sock.resume();
     while (!finished && Date.now() - started < 120_000) {
       await new Promise((r) => setTimeout(r, 100));
@@ -214,7 +216,12 @@ describe('bounded memory', () => {
     sock.destroy();
     expect(finished).toBe(true);
     expect(received).toBeGreaterThan(100_000_000);
-    // Buffering the result would add > 130 MB; allow generous slack for GC timing.
-    expect(peak - before).toBeLessThan(60);
+    // While the reader is paused, the gateway holds only socket and stream buffers (~15-25 MB
+    // measured); buffering the result would add > 130 MB.
+    expect(pausedPeak - before, 'RSS growth while the reader was paused').toBeLessThan(60);
+    // Streaming the rest makes garbage faster than the GC of a loaded machine may give memory back
+    // (86 MB once in a CI run with the whole suite in parallel; ~15-25 MB alone); holding the result
+    // would still need more than this.
+    expect(peak - before, 'RSS growth overall').toBeLessThan(125);
   });
 });
