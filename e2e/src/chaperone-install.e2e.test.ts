@@ -2,7 +2,7 @@
 //
 // The Helm chart goes into the cluster (CRDs, two operator replicas serving the webhooks and the
 // credential broker behind a Service, the collector storing recordings in PostgreSQL); a platform
-// team's objects are applied with kubectl; an agent Deployment gets the injected native sidecar; psql
+// team's objects and the chart README's examples are applied with kubectl and reconciled; an agent Deployment gets the injected native sidecar; psql
 // in the agent image gets masked rows, waits for `kubectl chaperone approve` by a real user, is
 // refused DDL; the JIT role lives as long as the pod; auditors find the session and its approver in
 // the collector. Also: an unknown Connection is refused at admission, and deleting every operator pod
@@ -34,6 +34,7 @@ import { type ClusterUnderTest, clusterUnderTest } from './support/cluster-under
 const RELEASE = 'chaperone';
 const OP_NS = 'chaperone-system';
 const NS = 'chaperone-e2e';
+const EXAMPLES_NS = 'shop';
 const OPERATOR_SELECTOR = 'app.kubernetes.io/instance=chaperone,app.kubernetes.io/component=operator';
 
 let cluster: ClusterUnderTest;
@@ -248,7 +249,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (cluster) {
-    await cluster.kubectl(['delete', 'namespace', NS, '--wait=false']);
+    await cluster.kubectl(['delete', 'namespace', NS, EXAMPLES_NS, '--wait=false', '--ignore-not-found']);
     if (installed)
       await run(helm, ['uninstall', RELEASE, '--kubeconfig', cluster.kubeconfigPath, '-n', OP_NS, '--wait'], {
         timeoutMs: 180_000,
@@ -265,9 +266,54 @@ describe('Chaperone installed with the Helm chart', () => {
     const ops = await json<{ items: V1Pod[] }>(['get', 'pods', '-n', OP_NS, '-l', OPERATOR_SELECTOR]);
     expect(ops.items.filter((p) => p.status?.containerStatuses?.[0]?.ready)).toHaveLength(2);
     expect(ops.items[0]?.spec?.containers[0]?.image).toBe(images.OPERATOR_IMAGE);
-    // The example objects of the docs, validated by the installed CRDs (server-side dry run).
+    // Every example object of the docs passes the installed CRDs' schemas and CEL rules.
     const out = await kubectl(['apply', '--dry-run=server', '-n', NS, '-f', repoPath('examples')]);
     expect(out).toMatch(/connection\.chaperone\.dev\/orders-db .*\(server dry run\)/);
+  });
+
+  it("reconciles the chart README's example objects applied with kubectl, and fails closed on them", async () => {
+    // The README's next step after installing, into namespace shop: the Connection and the policy.
+    // The admin Secret they name (orders-db-admin) is this suite's, allowed only for NS: the
+    // operator must refuse to lend it to shop, and say how to allow it.
+    await kubectl(['create', 'namespace', EXAMPLES_NS]);
+    await kubectl([
+      'apply',
+      '-n',
+      EXAMPLES_NS,
+      '-f',
+      repoPath('examples', 'orders-db-connection.yaml'),
+      '-f',
+      repoPath('examples', 'orders-agents-policy.yaml'),
+    ]);
+    const ready = await waitFor('the example Connection to be reconciled', async () => {
+      const c = await json<{
+        metadata: { generation: number };
+        status?: {
+          observedGeneration?: number;
+          conditions?: { type: string; status: string; reason: string; message: string }[];
+        };
+      }>(['get', 'connection', 'orders-db', '-n', EXAMPLES_NS]);
+      return c.status?.observedGeneration === c.metadata.generation
+        ? c.status.conditions?.find((x) => x.type === 'Ready')
+        : undefined;
+    });
+    expect(ready).toMatchObject({ status: 'False', reason: 'AdminSecretNotAllowed' });
+    expect(ready.message).toContain(
+      `kubectl -n ${OP_NS} annotate secret orders-db-admin chaperone.dev/allowed-namespaces=${NS},${EXAMPLES_NS}`,
+    );
+    // The policy itself is sound: it names its subjects, which the operator lists.
+    const applies = await waitFor('the example AccessPolicy to be reconciled', async () => {
+      const p = await json<{ status?: { appliesTo?: { serviceAccounts?: string[]; groups?: string[] } } }>([
+        'get',
+        'accesspolicy',
+        'orders-agents',
+        '-n',
+        EXAMPLES_NS,
+      ]);
+      return p.status?.appliesTo;
+    });
+    expect(applies.serviceAccounts).toEqual([`${EXAMPLES_NS}/orders-agent`]);
+    expect(applies.groups).toEqual(['orders-oncall']);
   });
 
   it('refuses at admission a pod naming a Connection that does not exist', async () => {
