@@ -3,13 +3,14 @@
 // a JSON error before the broker sees them; a bad token gets 401; none of it harms the next request.
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import type { Connection } from '@chaperone/api';
 import { BROKER_PATHS } from '@chaperone/api';
 import { createTestCa, makeWorkDir, type WorkDir } from '@chaperone/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OperatorHttpsServer } from '../admission/https-server.js';
 import { registerBrokerRoutes } from './broker-routes.js';
-import type { CredentialBroker } from './credential-broker.js';
+import { type BrokerStore, CredentialBroker, type CredentialIssuers } from './credential-broker.js';
 import type { SidecarAuthenticator } from './sidecar-authenticator.js';
 import { BrokerAuthError, type SidecarIdentity } from './sidecar-identity.js';
 
@@ -32,12 +33,13 @@ function call(
   path: string,
   body: string | Buffer | undefined,
   headers: Record<string, string> = {},
-): Promise<{ status: number; json: Record<string, unknown> }> {
+  to = port,
+): Promise<{ status: number; json: Record<string, unknown>; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: '127.0.0.1',
-        port,
+        port: to,
         method,
         path,
         ca,
@@ -49,7 +51,9 @@ function call(
         res.on('data', (d) => {
           text += d;
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {} }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {}, headers: res.headers }),
+        );
       },
     );
     // The server may answer 413 and close while a big body is still being written.
@@ -156,5 +160,88 @@ describe('broker routes over HTTPS', () => {
     expect(res.status).toBe(401);
     expect(res.json.error).toBe('the token is not valid');
     expect(credentialCalls).toEqual([]);
+  });
+});
+
+describe('issuance limits, with the real CredentialBroker behind the routes', () => {
+  let limited: OperatorHttpsServer;
+  let limitedPort: number;
+  let issued: string[] = [];
+  let now = Date.parse('2030-01-01T00:00:00Z');
+
+  beforeAll(async () => {
+    const pki = await createTestCa(work.path, 'limits-ca');
+    const cert = await pki.issue('limits', {
+      commonName: 'broker',
+      altNames: ['DNS:localhost'],
+      usage: 'server',
+    });
+    limited = new OperatorHttpsServer({
+      host: '127.0.0.1',
+      port: 0,
+      certificate: { cert: await readFile(cert.certPath, 'utf8'), key: await readFile(cert.keyPath, 'utf8') },
+      registry: new Registry(),
+    });
+    ca = `${ca}${await readFile(pki.certPath, 'utf8')}`;
+    const connection = {
+      apiVersion: 'chaperone.dev/v1alpha1',
+      kind: 'Connection',
+      metadata: { name: 'orders-db', namespace: 'shop' },
+      spec: { type: 'postgres' },
+    } as unknown as Connection;
+    const broker = new CredentialBroker({
+      store: {
+        getConnection: async (_ns: string, name: string) => (name === 'orders-db' ? connection : undefined),
+      } as unknown as BrokerStore,
+      operatorNamespace: 'chaperone-system',
+      issuers: {
+        async postgres() {
+          issued.push('postgres');
+          return {
+            type: 'postgres',
+            username: `r${issued.length}`,
+            password: 'p',
+            expiresAt: new Date(now + 900_000).toISOString(),
+            description: 'role',
+          };
+        },
+      } as unknown as CredentialIssuers,
+      now: () => new Date(now),
+      limits: { credentials: { burst: 2, perMinute: 6 }, accessRequests: { burst: 1, perMinute: 1 } },
+    });
+    const authenticator = {
+      async authenticate() {
+        return IDENTITY;
+      },
+    } as unknown as SidecarAuthenticator;
+    registerBrokerRoutes(limited.app, { broker, authenticator, registry: new Registry() });
+    limitedPort = await limited.listen();
+  });
+
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('issues a burst, then answers 429 with Retry-After and issues nothing, until the bucket refills', async () => {
+    issued = [];
+    const ask = () =>
+      call(
+        'POST',
+        BROKER_PATHS.credentials,
+        JSON.stringify({ connection: 'orders-db', type: 'postgres' }),
+        {},
+        limitedPort,
+      );
+    expect((await ask()).status).toBe(200);
+    expect((await ask()).status).toBe(200);
+    const refused = await ask();
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('10');
+    expect(String(refused.json.error)).toContain('too many credentials for orders-db');
+    expect(issued).toHaveLength(2);
+    now += 10_000; // 6 a minute: one token back after 10 s
+    expect((await ask()).status).toBe(200);
+    expect((await ask()).status).toBe(429);
+    expect(issued).toHaveLength(3);
   });
 });

@@ -95,6 +95,9 @@ export function registerBrokerRoutes(app: FastifyInstance, opts: BrokerRoutesOpt
         const e = err as Error & { status?: number; hint?: string };
         status =
           err instanceof BrokerAuthError || err instanceof BrokerRequestError ? (e.status ?? 500) : 502;
+        if (err instanceof BrokerRequestError && err.retryAfterSeconds !== undefined) {
+          reply.header('retry-after', String(err.retryAfterSeconds));
+        }
         if (status >= 500) opts.log?.('warn', 'broker request failed', { route, error: e.message });
         const payload: BrokerError = { error: e.message, ...(e.hint ? { hint: e.hint } : {}) };
         return reply.code(status).send(payload);

@@ -11,6 +11,7 @@ import {
   connectionsSelect,
 } from '@chaperone/api';
 import { accessRequestFor, howToApprove } from './access-request-for.js';
+import { type RateLimit, RateLimiter } from './rate-limiter.js';
 import { BrokerAuthError, requireConnection, type SidecarIdentity } from './sidecar-identity.js';
 
 /** Reads the broker needs from the API server. */
@@ -38,12 +39,29 @@ export interface CredentialIssuers {
 
 export class BrokerRequestError extends Error {
   constructor(
-    readonly status: 400 | 404 | 409 | 502,
+    readonly status: 400 | 404 | 409 | 429 | 502,
     message: string,
     readonly hint?: string,
+    /** With 429: when to ask again (the Retry-After header). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
+}
+
+/**
+ * Per pod and Connection, per replica. A sidecar reuses a PostgreSQL role for a third of its TTL and
+ * asks for one AccessRequest per guarded statement, so these leave room for restarts and busy
+ * agents while bounding what a runaway sidecar or a stolen token can mint.
+ */
+export const DEFAULT_BROKER_LIMITS: BrokerLimits = {
+  credentials: { burst: 10, perMinute: 20 },
+  accessRequests: { burst: 20, perMinute: 30 },
+};
+
+export interface BrokerLimits {
+  credentials: RateLimit;
+  accessRequests: RateLimit;
 }
 
 export interface CredentialBrokerOptions {
@@ -61,6 +79,8 @@ export interface CredentialBrokerOptions {
   now?: () => Date;
   /** Long-poll interval while an AccessRequest is pending. */
   pollIntervalMs?: number;
+  /** Issuance limits (default DEFAULT_BROKER_LIMITS). */
+  limits?: BrokerLimits;
 }
 
 /**
@@ -71,9 +91,27 @@ export class CredentialBroker {
   private readonly now: () => Date;
   /** Aborted on shutdown: long polls answer at once so sidecars re-poll another replica. */
   private readonly closing = new AbortController();
+  private readonly credentialLimiter: RateLimiter;
+  private readonly accessRequestLimiter: RateLimiter;
 
   constructor(private readonly opts: CredentialBrokerOptions) {
     this.now = opts.now ?? (() => new Date());
+    const limits = opts.limits ?? DEFAULT_BROKER_LIMITS;
+    this.credentialLimiter = new RateLimiter(limits.credentials);
+    this.accessRequestLimiter = new RateLimiter(limits.accessRequests);
+  }
+
+  /** Refuses with 429 once the pod has used up its budget for `what` on this Connection. */
+  private limit(limiter: RateLimiter, identity: SidecarIdentity, connection: string, what: string): void {
+    const decision = limiter.take(`${identity.pod.uid}/${connection}`, this.now().getTime());
+    if (decision.allowed) return;
+    const { burst, perMinute } = limiter.limit;
+    throw new BrokerRequestError(
+      429,
+      `pod ${identity.namespace}/${identity.pod.name} asked for too many ${what} for ${connection} (limit: ${burst} at once, ${perMinute} a minute); retry in ${decision.retryAfterSeconds} s`,
+      'a sidecar normally reuses what it got; check the agent for a reconnect loop',
+      decision.retryAfterSeconds,
+    );
   }
 
   async config(identity: SidecarIdentity): Promise<BrokerConfig> {
@@ -121,6 +159,7 @@ export class CredentialBroker {
         `Connection ${request.connection} is of type ${connection.spec.type}, not ${request.type}`,
       );
     }
+    this.limit(this.credentialLimiter, identity, request.connection, 'credentials');
     let credential: BrokerCredential;
     switch (request.type) {
       case 'postgres':
@@ -146,6 +185,7 @@ export class CredentialBroker {
     body: BrokerAccessRequestCreate,
   ): Promise<BrokerAccessRequestCreated> {
     requireConnection(identity, body.connection);
+    this.limit(this.accessRequestLimiter, identity, body.connection, 'AccessRequests');
     const policies = await this.opts.store.listPolicies(identity.namespace);
     if (!policies.some((p) => p.metadata.name === body.policy)) {
       throw new BrokerRequestError(404, `AccessPolicy ${identity.namespace}/${body.policy} not found`);
