@@ -33,6 +33,10 @@ export default defineConfig({
           include: ['e2e/src/**/*.e2e.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
+          // One file at a time: the install test imports ~500 MB of images and boots the operator
+          // and collector, which starved the network test's host-side echo server past its timeout
+          // once on 2 cores. Costs ~5 s.
+          fileParallelism: false,
         },
       },
     ],

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { type LocalCluster, localCluster, pinnedVersions, runOk } from '@chaperone/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,7 +250,22 @@ describe.skipIf(external)('local cluster', () => {
     });
     try {
       const { port } = server.address() as { port: number };
-      const out = await execInPod(`echo ping-from-pod | nc -w 5 ${cluster.gateway} ${port}`);
+      // Up to three connections. About one full e2e run in eight, the first SYN from the pod to a
+      // fresh listener here went unanswered: conntrack had confirmed it (SYN_SENT, UNREPLIED, so it
+      // passed every netfilter hook), no TCP drop counter moved, and no retransmission arrived.
+      // Unexplained so far; a new connection is the evidence the test is after, the log keeps the trace.
+      let out = '';
+      for (let attempt = 1; attempt <= 3 && !out.includes('pong-from-host'); attempt++) {
+        out = await execInPod(`echo ping-from-pod | nc -w 5 ${cluster.gateway} ${port}`);
+        if (!out.includes('pong-from-host')) {
+          const ct = readFileSync('/proc/net/nf_conntrack', 'utf8')
+            .split('\n')
+            .filter((l) => l.includes(` dport=${port} `));
+          console.warn(
+            `pod -> host ${cluster.gateway}:${port} attempt ${attempt} failed: ${out.trim()}\n${ct.join('\n')}`,
+          );
+        }
+      }
       expect(out).toContain('pong-from-host');
       expect(received).toContain('ping-from-pod');
     } finally {
