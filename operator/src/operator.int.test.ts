@@ -4,7 +4,6 @@
 // from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
 // that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AccessRequest } from '@chaperone/api';
@@ -12,6 +11,7 @@ import {
   type ControlPlane,
   createOrdersDatabase,
   freePort,
+  httpsJson,
   type InjectedSidecar,
   operatorKubeconfig,
   ordersScenarioManifests,
@@ -584,59 +584,23 @@ async function operatorCa(): Promise<string> {
   return Buffer.from(secret.data['ca.crt'] as string, 'base64').toString();
 }
 
-function postJson(
+async function postJson(
   url: string,
   ca: string,
   token: string,
   body: unknown,
 ): Promise<{ status: number; body: { error: string } }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      url,
-      {
-        method: 'POST',
-        ca,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => {
-          text += d.toString();
-        });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { error: string } }),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
+  const res = await httpsJson(url, { ca, token, body });
+  return { status: res.status, body: res.json as { error: string } };
 }
 
 /** Who the API server says a bearer token is (SelfSubjectReview, no kubeconfig involved). */
-function selfSubjectReview(token: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    readFile(cp.caCertPath, 'utf8').then((ca) => {
-      const req = httpsRequest(
-        `${cp.server}/apis/authentication.k8s.io/v1/selfsubjectreviews`,
-        {
-          method: 'POST',
-          ca,
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (d: Buffer) => {
-            text += d.toString();
-          });
-          res.on('end', () => {
-            const body = JSON.parse(text) as { status?: { userInfo?: { username?: string } } };
-            resolve(body.status?.userInfo?.username ?? `HTTP ${res.statusCode}: ${text}`);
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }));
-    }, reject);
+async function selfSubjectReview(token: string): Promise<string> {
+  const res = await httpsJson(`${cp.server}/apis/authentication.k8s.io/v1/selfsubjectreviews`, {
+    ca: await readFile(cp.caCertPath, 'utf8'),
+    token,
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
   });
+  const status = res.json.status as { userInfo?: { username?: string } } | undefined;
+  return status?.userInfo?.username ?? `HTTP ${res.status}: ${res.text}`;
 }

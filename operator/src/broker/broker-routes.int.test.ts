@@ -2,10 +2,9 @@
 // (schema-invalid, unknown fields, malformed JSON, over the size limit) are refused with 400/413 and
 // a JSON error before the broker sees them; a bad token gets 401; none of it harms the next request.
 import { readFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import type { Connection } from '@chaperone/api';
 import { BROKER_PATHS } from '@chaperone/api';
-import { createTestCa, makeWorkDir, type WorkDir } from '@chaperone/testkit';
+import { createTestCa, httpsJson, makeWorkDir, type WorkDir } from '@chaperone/testkit';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { OperatorHttpsServer } from '../admission/https-server.js';
@@ -28,42 +27,13 @@ let port: number;
 let ca: string;
 let credentialCalls: unknown[] = [];
 
-function call(
-  method: string,
-  path: string,
-  body: string | Buffer | undefined,
-  headers: Record<string, string> = {},
-  to = port,
-): Promise<{ status: number; json: Record<string, unknown>; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: to,
-        method,
-        path,
-        ca,
-        servername: 'localhost',
-        headers: { authorization: 'Bearer good', 'content-type': 'application/json', ...headers },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => {
-          text += d;
-        });
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : {}, headers: res.headers }),
-        );
-      },
-    );
-    // The server may answer 413 and close while a big body is still being written.
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** A POST to the broker as the sidecar sends it (token "good" unless headers say otherwise). */
+const call = (path: string, body: unknown, headers: Record<string, string> = {}, to = port) =>
+  // The server may answer 413 and close while a big body is still being written: that rejects.
+  httpsJson(`https://127.0.0.1:${to}${path}`, { ca, servername: 'localhost', token: 'good', body, headers });
 
 const credential = (body: unknown, headers?: Record<string, string>) =>
-  call('POST', BROKER_PATHS.credentials, typeof body === 'string' ? body : JSON.stringify(body), headers);
+  call(BROKER_PATHS.credentials, body, headers);
 
 beforeAll(async () => {
   work = await makeWorkDir('broker-routes');
@@ -225,13 +195,7 @@ describe('issuance limits, with the real CredentialBroker behind the routes', ()
   it('issues a burst, then answers 429 with Retry-After and issues nothing, until the bucket refills', async () => {
     issued = [];
     const ask = () =>
-      call(
-        'POST',
-        BROKER_PATHS.credentials,
-        JSON.stringify({ connection: 'orders-db', type: 'postgres' }),
-        {},
-        limitedPort,
-      );
+      call(BROKER_PATHS.credentials, { connection: 'orders-db', type: 'postgres' }, {}, limitedPort);
     expect((await ask()).status).toBe(200);
     expect((await ask()).status).toBe(200);
     const refused = await ask();
