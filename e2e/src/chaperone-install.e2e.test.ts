@@ -121,19 +121,19 @@ async function runningPod(app: string): Promise<V1Pod> {
 
 const agentLogs = (pod: V1Pod) => kubectl(['logs', '-n', NS, pod.metadata?.name ?? '', '-c', 'agent']);
 
-/** The collector's auditor API through `kubectl port-forward` (works on any cluster). */
+/**
+ * The collector's auditor API through `kubectl port-forward` (works on any cluster). One forward,
+ * opened on first use and kept for the suite: the collector pod is never replaced by these tests.
+ */
+let collectorForward: { port: number; stop(): void } | undefined;
 async function collectorApi<T>(path: string): Promise<T> {
-  const fwd = await cluster.portForward(OP_NS, `svc/${RELEASE}-collector`, 8080);
-  try {
-    const res = await fetch(`http://127.0.0.1:${fwd.port}${path}`, {
-      headers: { authorization: `Bearer ${auditorToken}` },
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (!res.ok) throw new Error(`collector ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as T;
-  } finally {
-    fwd.stop();
-  }
+  collectorForward ??= await cluster.portForward(OP_NS, `svc/${RELEASE}-collector`, 8080);
+  const res = await fetch(`http://127.0.0.1:${collectorForward.port}${path}`, {
+    headers: { authorization: `Bearer ${auditorToken}` },
+    signal: AbortSignal.timeout(15_000),
+  });
+  if (!res.ok) throw new Error(`collector ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
 }
 
 interface SessionSummary {
@@ -248,6 +248,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  collectorForward?.stop();
   if (cluster) {
     await cluster.kubectl(['delete', 'namespace', NS, EXAMPLES_NS, '--wait=false', '--ignore-not-found']);
     if (installed)

@@ -237,40 +237,43 @@ describe.skipIf(external)('local cluster', () => {
   });
 
   it('lets a pod reach a host service bound to the bridge gateway', async () => {
-    const received: string[] = [];
-    const server: Server = createServer((sock) => {
-      sock.on('data', (d) => {
-        received.push(d.toString().trim());
-        sock.end('pong-from-host\n');
+    // Up to three listeners, each on a new port. About one full e2e run in eight (after the install
+    // test), a listener here never answered: every SYN to its port, from three connections, stayed
+    // SYN_SENT/UNREPLIED in conntrack (so it had passed every netfilter hook) and no TCP drop counter
+    // moved. Unexplained; the trace of a failed port goes to the log, with every conntrack entry
+    // naming that port in either direction.
+    let out = '';
+    let received: string[] = [];
+    for (let attempt = 1; attempt <= 3 && !out.includes('pong-from-host'); attempt++) {
+      received = [];
+      const got = received;
+      const server: Server = createServer((sock) => {
+        sock.on('data', (d) => {
+          got.push(d.toString().trim());
+          sock.end('pong-from-host\n');
+        });
       });
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: cluster.gateway, port: 0 }, resolve);
-    });
-    try {
-      const { port } = server.address() as { port: number };
-      // Up to three connections. About one full e2e run in eight, the first SYN from the pod to a
-      // fresh listener here went unanswered: conntrack had confirmed it (SYN_SENT, UNREPLIED, so it
-      // passed every netfilter hook), no TCP drop counter moved, and no retransmission arrived.
-      // Unexplained so far; a new connection is the evidence the test is after, the log keeps the trace.
-      let out = '';
-      for (let attempt = 1; attempt <= 3 && !out.includes('pong-from-host'); attempt++) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: cluster.gateway, port: 0 }, resolve);
+      });
+      try {
+        const { port } = server.address() as { port: number };
         out = await execInPod(`echo ping-from-pod | nc -w 5 ${cluster.gateway} ${port}`);
         if (!out.includes('pong-from-host')) {
           const ct = readFileSync('/proc/net/nf_conntrack', 'utf8')
             .split('\n')
-            .filter((l) => l.includes(` dport=${port} `));
+            .filter((l) => l.includes(`port=${port} `));
           console.warn(
-            `pod -> host ${cluster.gateway}:${port} attempt ${attempt} failed: ${out.trim()}\n${ct.join('\n')}`,
+            `pod -> host ${cluster.gateway}:${port} (listener ${attempt}) failed: ${out.trim()}\n${ct.join('\n')}`,
           );
         }
+      } finally {
+        server.close();
       }
-      expect(out).toContain('pong-from-host');
-      expect(received).toContain('ping-from-pod');
-    } finally {
-      server.close();
     }
+    expect(out).toContain('pong-from-host');
+    expect(received).toContain('ping-from-pod');
   });
 
   it('lets an in-cluster client reach the API server through the kubernetes Service', async () => {
