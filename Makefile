@@ -79,8 +79,9 @@ typecheck: build
 	npx tsc -p hack/tsconfig.json
 
 .PHONY: lint
-lint: $(DEPS_STAMP) ## biome lint + format check
+lint: $(DEPS_STAMP) ## biome lint + format check; no import circles in the sidecar
 	npx biome check .
+	npx dpdm --no-tree --no-warning --no-progress --exit-code circular:1 'sidecar/src/**/*.ts'
 
 .PHONY: gen
 gen: $(DEPS_STAMP) ## regenerate api/src/generated from crds/

@@ -2,7 +2,7 @@
 //   node --liftoff-only bench/sidecar-runner.ts CONFIG_DIR ADMIN_PORT on|off
 // "off" runs without recording (to measure recording overhead); the CLI has no such mode.
 import { join } from 'node:path';
-import { jsonLog, runStandalone } from '../sidecar/dist/standalone/run-standalone.js';
+import { jsonLog, runStandalone } from '@chaperone/sidecar';
 
 const [configDir = '', adminPort = '0', recording = 'on'] = process.argv.slice(2);
 const started = performance.now();

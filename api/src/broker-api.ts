@@ -58,14 +58,22 @@ export interface BrokerAccessRequestCreate {
   sessionId: string;
   /** Set when the agent presented a verified OIDC token; the broker adds the pod's ServiceAccount. */
   onBehalfOf?: { user: string; groups: string[] };
-  operation: {
-    type: 'postgres' | 'ssh' | 'kubernetes';
-    class: string;
-    text: string;
-    fingerprint: string;
-    riskReasons: string[];
-  };
+  operation: ApprovalOperation;
   timeoutSeconds: number;
+}
+
+/**
+ * The operation a paused request is about, in the shape AccessRequest.spec.operation stores it. The
+ * sidecar's approval gates (local and broker) and the broker take this one shape.
+ */
+export interface ApprovalOperation {
+  type: 'postgres' | 'ssh' | 'kubernetes';
+  /** Comma-separated operation classes, e.g. "read,write" (postgres), "exec" (ssh), "delete" (kubernetes). */
+  class: string;
+  /** Normalized text with literals replaced: safe to show approvers and to record. */
+  text: string;
+  fingerprint: string;
+  riskReasons: string[];
 }
 
 export interface BrokerAccessRequestCreated {

@@ -45,4 +45,4 @@ export type RecordedResults = NonNullable<RecordingSpec['results']>;
 export type AccessRequestPhase = NonNullable<AccessRequestStatus['phase']>;
 export type Verdict = AccessDecision['verdict'];
 export type ConditionStatus = Condition['status'];
-export { jsonLog } from './json-log.js';
+export { jsonLog, type Logger, type LogLevel } from './json-log.js';

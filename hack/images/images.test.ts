@@ -212,7 +212,7 @@ describe.skipIf(!built)('make images', () => {
 
     it('sidecar: the libpg-query WASM parser loads and parses under --liftoff-only', () => {
       const script =
-        "const p = await import('/app/sidecar/dist/postgres/sql/sql-parser.js'); await p.initSqlParser();" +
+        "const p = await import('/app/sidecar/dist/protocols/postgres/sql/screen/sql-parser.js'); await p.initSqlParser();" +
         " const r = p.parseQuery('select a from t where b = 1'); console.log(r.ok && Object.keys(r.result.stmts[0].stmt)[0]);";
       const run = inImage('sidecar', [
         '/usr/local/bin/node',

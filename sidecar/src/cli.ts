@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runInCluster } from './in-cluster/run-in-cluster.js';
-import { jsonLog, runStandalone } from './standalone/run-standalone.js';
+import { runInCluster } from './modes/in-cluster.js';
+import { jsonLog, runStandalone } from './modes/standalone.js';
 
 const USAGE = `usage:
   chaperone-sidecar --broker URL --token-file FILE [--broker-ca-file FILE]   (CA also from $CHAPERONE_BROKER_CA)

@@ -1,3 +1,4 @@
+import type { ApprovalOperation } from '@chaperone/api';
 import type { Identity } from '../identity/identity.js';
 
 /** One operation that policy paused until a human decides. */
@@ -7,14 +8,7 @@ export interface ApprovalRequest {
   policy: string;
   rule: string;
   identity: Identity;
-  operation: {
-    type: 'postgres' | 'ssh' | 'kubernetes';
-    /** Normalized text with literals replaced: safe to show approvers and to record. */
-    text: string;
-    fingerprint: string;
-    classes: string[];
-    riskReasons: string[];
-  };
+  operation: ApprovalOperation;
   approvers: { groups: string[]; users: string[] };
   timeoutMs: number;
 }

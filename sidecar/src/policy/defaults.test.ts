@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { type AccessPolicy, applyDefaults } from '@chaperone/api';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { STRATEGY_STRENGTH } from '../masking/masking-plan.js';
+import { BUILTIN_DETECTORS } from '../masking/value-detectors.js';
 import { APPROVAL_DEFAULTS, APPROVAL_LIMITS, DEFAULT_GUARDRAILS, MASKING_DEFAULTS } from './defaults.js';
 import { GUARDRAIL_PROTOCOLS } from './guardrails.js';
-import { STRATEGY_STRENGTH } from './masking-plan.js';
 import { compilePolicies } from './policy-engine.js';
 import { RULE_ACTIONS } from './rules.js';
 import { agent, connection, kube, pg, risk, sshExec } from './test-fixtures.js';
-import { BUILTIN_DETECTORS } from './value-detectors.js';
 
 // The engine applies the CRD's defaults itself (standalone YAML never meets an API server). These
 // tests read them from the CRD so that the constants cannot drift from it.

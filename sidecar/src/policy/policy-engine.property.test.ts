@@ -1,8 +1,8 @@
 import type { AccessPolicy, Guardrail, PolicyRule } from '@chaperone/api';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { compileMasking } from '../masking/masking-plan.js';
 import { GUARDRAIL_PROTOCOLS, SEVERITY } from './guardrails.js';
-import { compileMasking } from './masking-plan.js';
 import { compilePolicies } from './policy-engine.js';
 import { connection } from './test-fixtures.js';
 import type { Identity, Operation, PolicyDecision } from './types.js';

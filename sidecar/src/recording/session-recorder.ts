@@ -16,7 +16,7 @@ export interface RecordingSink {
   flush(): Promise<void>;
 }
 
-type DataOf<T extends RecordingEventType> = Extract<RecordingEvent, { type: T }>['data'];
+export type DataOf<T extends RecordingEventType> = Extract<RecordingEvent, { type: T }>['data'];
 
 /**
  * Numbers and chains the events of one session: each carries the sha256 of the previous one's

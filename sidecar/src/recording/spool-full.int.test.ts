@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { freePort, startPostgres, type TestPostgres } from '@chaperone/testkit';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningStandaloneSidecar, runStandalone } from '../standalone/run-standalone.js';
+import { type RunningStandaloneSidecar, runStandalone } from '../modes/standalone.js';
 import { configYaml, seedOrders } from '../test-support/orders-fixture.js';
 
 // The collector is unreachable (nothing listens on its port) and the spool is tiny: running

@@ -1,42 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { jsonLog, type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
+import { jsonLog, type Logger, type OidcIssuerConfig, OidcVerifier } from '@chaperone/api';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { AdminServer } from '../admin/admin-server.js';
 import type { ApprovalGate } from '../approvals/approval-gate.js';
+import type { LocalApprovalGate } from '../approvals/local-approvals.js';
 import type { CredentialSource } from '../credentials/credential-source.js';
 import type { Identity } from '../identity/identity.js';
-import { LocalCancelRegistry, PostgresGateway } from '../postgres/gateway.js';
-import { initSqlParser, sqlParserHealth } from '../postgres/sql/index.js';
-import type { SessionPolicyFactory } from '../postgres/statement-guard.js';
-import type { UpstreamTarget } from '../postgres/upstream.js';
+import type { ProtocolRegistry, RunningGateway, ServedConnection } from '../protocols/types.js';
+import { JsonLinesSink } from '../recording/jsonl-sink.js';
 import { SessionRecorder } from '../recording/session-recorder.js';
 import { CollectorShipper } from '../recording/shipper.js';
 import { Spool } from '../recording/spool.js';
 import { SpoolSink } from '../recording/spool-sink.js';
-import { JsonLinesSink } from '../standalone/jsonl-sink.js';
-import type { LocalApprovalGate } from '../standalone/local-approvals.js';
-
-export type SidecarLog = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
+import { AdminServer } from './admin-server.js';
 
 export { jsonLog };
 
-/** One PostgreSQL Connection the sidecar serves, already resolved by the mode (standalone or broker). */
-export interface ServedPostgresConnection {
-  name: string;
-  listenPort: number;
-  target: UpstreamTarget;
-  policyFor: SessionPolicyFactory;
-}
-
 /** What both modes share; the mode decides where connections, credentials and approvals come from. */
 export interface SidecarOptions {
-  postgres: ServedPostgresConnection[];
+  /** The protocol modules; every Connection is served through the one of its type. */
+  protocols: ProtocolRegistry;
+  connections: ServedConnection[];
   podIdentity: Identity;
   credentials: CredentialSource;
   approvals: ApprovalGate;
@@ -60,11 +45,11 @@ export interface SidecarOptions {
   clientTls?: { cert: string; key: string };
   /** Extra readiness condition of the mode (e.g. the broker's configuration was fetched). */
   ready?: () => boolean;
-  log?: SidecarLog;
+  log?: Logger;
 }
 
 export interface RunningSidecar {
-  gateways: Map<string, PostgresGateway>;
+  gateways: Map<string, RunningGateway>;
   admin: AdminServer;
   shipper?: CollectorShipper;
   registry: Registry;
@@ -73,13 +58,12 @@ export interface RunningSidecar {
 
 export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
   const log = opts.log ?? jsonLog;
-  // The SQL parser is WebAssembly: load it before the first agent connects.
-  const parserReady = initSqlParser();
+  const modules = Object.values(opts.protocols).filter((m) => m.supported);
+  const prepared = Promise.all(modules.map((m) => m.prepare()));
   const registry = new Registry();
   registry.setDefaultLabels({ component: 'sidecar' });
   collectDefaultMetrics({ register: registry, prefix: 'chaperone_sidecar_' });
   const verifier = opts.oidc?.issuers.length ? new OidcVerifier(opts.oidc.issuers) : undefined;
-  const cancels = new LocalCancelRegistry();
   let spool: Spool | undefined;
   let shipper: CollectorShipper | undefined;
   if (opts.collector) {
@@ -114,30 +98,25 @@ export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> 
     return new SessionRecorder(new SpoolSink(s, () => shipper?.notify()), sessionId, connection, identity);
   };
   const hashKey = randomBytes(32);
-  await parserReady;
-  const gateways = new Map<string, PostgresGateway>();
-  for (const served of opts.postgres) {
-    const gw = new PostgresGateway({
-      connection: served.name,
-      target: served.target,
-      listenHost: '127.0.0.1',
-      listenPort: served.listenPort,
+  const clientTls = opts.clientTls ? createSecureContext(opts.clientTls) : undefined;
+  await prepared;
+  const gateways = new Map<string, RunningGateway>();
+  for (const served of opts.connections) {
+    const gw = await opts.protocols[served.type].startGateway(served, {
       podIdentity: opts.podIdentity,
       credentials: opts.credentials,
-      policyFor: served.policyFor,
       approvals: opts.approvals,
       recorderFor: recorderFor(served.name),
-      cancels,
       tokenVerifier: verifier,
       requireToken: opts.oidc?.require ?? false,
       tokenUser: opts.oidc?.tokenUser ?? 'oidc',
       maxMessageBytes: opts.maxMessageBytes ?? 16 * 1024 * 1024,
-      clientTls: opts.clientTls ? createSecureContext(opts.clientTls) : undefined,
+      clientTls,
+      listenHost: '127.0.0.1',
       maxConnections: 256,
       hashKey,
       log,
     });
-    await gw.listen();
     gateways.set(served.name, gw);
     log('info', 'listening', { connection: served.name, address: `127.0.0.1:${gw.port}` });
   }
@@ -151,7 +130,7 @@ export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> 
     registry,
     approvals: opts.localApprovals,
     // A fault inside the parser's WebAssembly marks it unusable: report not-ready so the pod restarts.
-    ready: () => ready && sqlParserHealth().ok && (opts.ready?.() ?? true),
+    ready: () => ready && modules.every((m) => m.ready()) && (opts.ready?.() ?? true),
   });
   await admin.listen();
   ready = true;

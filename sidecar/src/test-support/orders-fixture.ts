@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type TestPostgres } from '@chaperone/testkit';
-import { type RunningStandaloneSidecar, runStandalone } from '../standalone/run-standalone.js';
+import { type RunningStandaloneSidecar, runStandalone } from '../modes/standalone.js';
 
 /**
  * A real PostgreSQL seeded with an `orders` database, and a standalone sidecar in front of it whose
