@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { type AccessPolicy, API_GROUP, API_VERSION, jsonLog, PLURALS } from '@chaperone/api';
+import { type AccessPolicy, API_GROUP, API_VERSION, jsonLog, type Logger, PLURALS } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { OperatorHttpsServer } from './admission/https-server.js';
@@ -32,12 +32,6 @@ import {
   SERVING_TLS_SECRET,
 } from './operator-constants.js';
 
-export type OperatorLog = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
-
 export interface OperatorOptions {
   kubeConfig: k8s.KubeConfig;
   /** The operator's namespace (admin Secrets, the Lease, the TLS Secret). */
@@ -68,7 +62,7 @@ export interface OperatorOptions {
   leaderElection?: LeaderElectionSettings | false;
   janitor?: { intervalMs?: number; dropAfterMs?: number; podGoneGraceMs?: number };
   connectionRecheckAfterMs?: number;
-  log?: OperatorLog;
+  log?: Logger;
 }
 
 export interface RunningOperator {

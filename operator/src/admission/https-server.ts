@@ -1,4 +1,5 @@
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { Logger } from '@chaperone/api';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { type AdmissionHandler, type AdmissionReview, toAdmissionResponse } from './admission-review.js';
@@ -15,7 +16,7 @@ export interface HttpsServerOptions {
   registry: Registry;
   /** Admission reviews are at most a few MiB (the API server caps objects at 3 MiB). */
   bodyLimitBytes?: number;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 /**

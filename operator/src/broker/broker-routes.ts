@@ -4,6 +4,7 @@ import {
   type BrokerAccessRequestCreate,
   type BrokerCredentialRequest,
   type BrokerError,
+  type Logger,
 } from '@chaperone/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
@@ -63,7 +64,7 @@ export interface BrokerRoutesOptions {
   broker: CredentialBroker;
   authenticator: SidecarAuthenticator;
   registry: Registry;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 /** The broker's HTTP face on the operator's HTTPS server. Every route authenticates first. */

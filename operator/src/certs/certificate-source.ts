@@ -53,12 +53,6 @@ export function startCertificateWatch(
   return { first, watch };
 }
 
-export type CertificateLog = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
-
 /**
  * Why `cert`/`key` cannot be served, or undefined when they can: both parse, the key is the
  * certificate's, and Node's TLS accepts them. Checked before handing a pair to the server because

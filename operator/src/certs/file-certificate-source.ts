@@ -1,10 +1,10 @@
 import { type FSWatcher, watch as watchFs } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Logger } from '@chaperone/api';
 import type { Gauge, Registry } from 'prom-client';
 import {
   type CertificateChangeHandler,
-  type CertificateLog,
   type CertificateSource,
   type CertificateWatch,
   certificateExpiryGauge,
@@ -20,7 +20,7 @@ export interface FileCertificateSourceOptions {
   /** Wait this long after an fs event before reading, so a burst of events is one read. Default 200 ms. */
   debounceMs?: number;
   registry?: Registry;
-  log?: CertificateLog;
+  log?: Logger;
 }
 
 async function readOptional(path: string): Promise<string | undefined> {

@@ -2,7 +2,6 @@
 // self-managed CA in a Secret (default) or files mounted by cert-manager.
 export {
   type CertificateChangeHandler,
-  type CertificateLog,
   type CertificateSource,
   type CertificateWatch,
   certificateExpiryGauge,

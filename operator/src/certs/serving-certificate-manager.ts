@@ -1,9 +1,9 @@
+import type { Logger } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
 import type { Gauge, Registry } from 'prom-client';
 import { FIELD_MANAGER, MUTATING_WEBHOOK_CONFIGURATION, SERVING_TLS_SECRET } from '../operator-constants.js';
 import {
   type CertificateChangeHandler,
-  type CertificateLog,
   type CertificateSource,
   type CertificateWatch,
   certificateExpiryGauge,
@@ -61,7 +61,7 @@ export interface ServingCertificateManagerOptions {
   retryIntervalMs?: number;
   /** Gets chaperone_operator_certificate_expiry_timestamp_seconds if given. */
   registry?: Registry;
-  log?: CertificateLog;
+  log?: Logger;
 }
 
 export interface EnsureResult {

@@ -4,6 +4,7 @@
 // small budget of new Events, so a flapping target cannot flood etcd.
 
 import { randomBytes } from 'node:crypto';
+import type { Logger } from '@chaperone/api';
 import { type CoreV1Api, type CoreV1Event, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 
 /** `reportingComponent` / `source.component` of every Event the operator writes. */
@@ -54,7 +55,7 @@ export interface EventRecorderOptions {
   /** This replica (pod name): `reportingInstance`. */
   reportingInstance: string;
   now?: () => number;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
   /** Repeats within this window grow the same Event's count. Default 10 min. */
   aggregationWindowMs?: number;
   /** At most one write per aggregated Event in this interval; repeats in between are counted and flushed later. Default 30 s. */

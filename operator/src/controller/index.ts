@@ -24,7 +24,6 @@ export {
   ControllerManager,
   type ControllerManagerOptions,
   type LeaderElectionSettings,
-  type OperatorLog,
   objectKey,
   parseObjectKey,
 } from './manager.js';

@@ -1,3 +1,4 @@
+import type { Logger } from '@chaperone/api';
 // A list+watch cache that keeps itself alive. client-node's informer (ListWatch, v2) reconnects on
 // its own after a watch times out or returns 410 Gone, but after any other error (a failed list,
 // a refused or broken watch) it fires `error` and stays stopped, and calling start() on the same
@@ -44,7 +45,7 @@ export interface ResilientInformerOptions<T extends KubernetesObject> {
   /** Relist when no event or list arrived for this long. Default 10 min. */
   watchdogMs?: number;
   random?: () => number;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
   onRestart?: (reason: RestartReason) => void;
   /** The underlying informer; client-node's makeInformer unless a test swaps it. */
   makeInformer?: InformerFactory<T>;

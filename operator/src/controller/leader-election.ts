@@ -1,3 +1,4 @@
+import type { Logger } from '@chaperone/api';
 // Leader election with a coordination.k8s.io/v1 Lease, the algorithm of client-go's leaderelection:
 // a candidate takes the Lease when it is free or its holder has not renewed it for a lease duration
 // (measured on the candidate's own clock from when it last saw the record change, so clock skew
@@ -27,7 +28,7 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void | Promise<void>;
   /** Called when the observed holder changes (undefined: nobody holds it). */
   onNewLeader?: (identity: string | undefined) => void;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 interface ApiError {

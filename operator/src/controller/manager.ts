@@ -13,6 +13,7 @@ import {
   type ChaperoneKind,
   type Connection,
   KINDS,
+  type Logger,
   PLURALS,
 } from '@chaperone/api';
 import {
@@ -36,12 +37,6 @@ import { type ControllerMetrics, createControllerMetrics } from './metrics.js';
 import { StatusWriter, statusChanged } from './status.js';
 import { WorkQueue, type WorkResult } from './work-queue.js';
 
-export type OperatorLog = (
-  level: 'info' | 'warn' | 'error',
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
-
 export interface LeaderElectionSettings {
   /** Default LEADER_LEASE_NAME. */
   leaseName?: string;
@@ -61,7 +56,7 @@ export interface ControllerManagerOptions {
   identity: string;
   /** The process's one Registry; metrics are chaperone_operator_*. */
   registry: Registry;
-  log?: OperatorLog;
+  log?: Logger;
   /** Lease settings, or false to lead without a Lease (a single replica, some tests). Default {}. */
   leaderElection?: LeaderElectionSettings | false;
   /** Reconciles of one kind at the same time. Defaults: Connection 2, AccessPolicy 2, AccessRequest 4. */
@@ -116,7 +111,7 @@ export function parseObjectKey(
 export class ControllerManager {
   private readonly opts: ControllerManagerOptions;
   private readonly metrics: ControllerMetrics;
-  private readonly log: OperatorLog;
+  private readonly log: Logger;
   private readonly custom: CustomObjectsApi;
   private readonly statusWriter: StatusWriter;
   private readonly connectionDeps: ConnectionReconcileDeps;

@@ -5,6 +5,7 @@ import {
   type Connection,
   INJECT_LABEL,
   INJECT_LABEL_DISABLED,
+  type Logger,
   NAMESPACE_INJECTION_LABEL,
   parseConnectionsAnnotation,
 } from '@chaperone/api';
@@ -30,7 +31,7 @@ export interface InjectionHandlerOptions {
   /** The Connection, undefined when it does not exist. Throwing refuses the pod (fail closed). */
   lookupConnection(namespace: string, name: string): Promise<Connection | undefined> | Connection | undefined;
   operatorNamespace: string;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 function optOutHint(via: OptInVia, namespace: string): string {

@@ -1,4 +1,4 @@
-import { API_GROUP, API_VERSION, type Connection, PLURALS } from '@chaperone/api';
+import { API_GROUP, API_VERSION, type Connection, type Logger, PLURALS } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
 import { Counter, type Registry } from 'prom-client';
 import { postgresAdminLogin, postgresAdminTarget } from '../broker/connection-issuers.js';
@@ -20,7 +20,7 @@ export interface RoleJanitorOptions {
    */
   podGoneGraceMs?: number;
   onOutcome?: (connection: Connection, outcome: RoleSweepOutcome) => void;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
 }
 
 /**

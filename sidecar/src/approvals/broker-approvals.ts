@@ -1,4 +1,4 @@
-import { BROKER_MAX_WAIT_SECONDS } from '@chaperone/api';
+import { BROKER_MAX_WAIT_SECONDS, type Logger } from '@chaperone/api';
 import { BrokerCallError, type BrokerClient } from '../broker/broker-client.js';
 import type { ApprovalGate, ApprovalOutcome, ApprovalRequest, PendingApproval } from './approval-gate.js';
 
@@ -13,7 +13,7 @@ const EXPIRY_GRACE_MS = 5_000;
 export class BrokerApprovalGate implements ApprovalGate {
   constructor(
     private readonly broker: BrokerClient,
-    private readonly log?: (level: 'warn', message: string, fields?: Record<string, unknown>) => void,
+    private readonly log?: Logger,
   ) {}
 
   async open(request: ApprovalRequest): Promise<PendingApproval> {

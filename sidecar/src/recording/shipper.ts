@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Logger } from '@chaperone/api';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Spool } from './spool.js';
 
@@ -13,7 +14,7 @@ export interface ShipperOptions {
   registry: Registry;
   batchLines?: number;
   batchBytes?: number;
-  log: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log: Logger;
 }
 
 const BACKOFF_BASE_MS = 200;
