@@ -10,11 +10,15 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalJson, type RecordingEvent } from '@chaperone/api';
+import {
+  type EventStore,
+  PostgresEventStore,
+  type PreparedEvent,
+  type SessionQuery,
+  SqliteEventStore,
+  workloadSession,
+} from '@chaperone/collector';
 import pg from 'pg';
-import type { EventStore, PreparedEvent, SessionQuery } from '../collector/dist/store/event-store.js';
-import { PostgresEventStore } from '../collector/dist/store/postgres-store.js';
-import { SqliteEventStore } from '../collector/dist/store/sqlite-store.js';
-import { workloadSession } from '../collector/dist/test-support/workload.js';
 
 const mode = process.argv[2] ?? 'all';
 const CLI = new URL('../collector/dist/cli.js', import.meta.url).pathname;

@@ -10,6 +10,8 @@ export type * from './store/event-store.js';
 export { openStore, parseStoreLocation, type StoreLocation } from './store/open-store.js';
 export { PostgresEventStore } from './store/postgres-store.js';
 export { SqliteEventStore } from './store/sqlite-store.js';
+// A recorded session of known shape, for benchmarks and other packages' tests.
+export { workloadSession } from './test-support/workload.js';
 export {
   type ChainProblem,
   ChainVerifier,
