@@ -5,11 +5,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# `make doctor` and `make help` must work on a machine that cannot run Node yet.
+ifneq ($(filter-out doctor help,$(or $(MAKECMDGOALS),help)),)
 NODE_BIN := $(shell hack/ensure-node.sh)
 ifeq ($(NODE_BIN),)
-$(error could not provide Node >= 22.19; see the message above)
+$(error could not provide Node >= 22.19; see the message above, or run 'make doctor')
 endif
 export PATH := $(NODE_BIN):$(PATH)
+endif
 # Native addons (better-sqlite3, libpg-query) build from source against the Node we run on.
 ifneq ($(findstring /.tools/,$(NODE_BIN)),)
 export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
@@ -25,6 +28,10 @@ help: ## list targets
 $(DEPS_STAMP): $(WORKSPACE_MANIFESTS)
 	npm ci --no-audit --no-fund
 	@touch $@
+
+.PHONY: doctor
+doctor: ## what the host has and lacks (every tool of hack/host-tools.txt, versions); the fix for what is missing
+	@bash hack/doctor.sh
 
 .PHONY: deps
 deps: $(DEPS_STAMP) host ## install npm dependencies and host packages
