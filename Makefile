@@ -128,6 +128,11 @@ bench: build host ## benchmarks (ratios against baselines measured in the same r
 	node bench/pg-gateway.ts
 	node bench/collector.ts
 
+# Protocol fuzzing of the PostgreSQL gateway: FRAMES (default 1,000,000), MINUTES (10), SEED.
+.PHONY: fuzz
+fuzz: build host ## fuzz the sidecar's PostgreSQL gateway (>= 1M client frames; a short run is part of make test)
+	node hack/fuzz-postgres.ts
+
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)
 	node testkit/dist/cli.js postgres

@@ -23,6 +23,10 @@ export {
   ordersScenarioManifests,
   startInjectedSidecar,
 } from './orders-scenario.js';
+export { type CampaignOptions, type CampaignResult, runFuzzCampaign } from './pg-fuzz/campaign.js';
+export { type FuzzOptions, type FuzzReport, fuzzPostgres } from './pg-fuzz/driver.js';
+export { type ConnectionScript, connectionScript, Rng } from './pg-fuzz/frames.js';
+export { type FuzzTarget, seedFuzzDatabase, startFuzzTarget } from './pg-fuzz/target.js';
 export { createTestCa, type IssuedCert, type TestCa } from './pki.js';
 export { type PostgresOptions, postgresBinDir, startPostgres, type TestPostgres } from './postgres.js';
 export { controlPlaneBinDir, pinnedVersions, REPO_ROOT, repoPath } from './repo.js';
