@@ -133,6 +133,11 @@ bench: build host ## benchmarks (ratios against baselines measured in the same r
 fuzz: build host ## fuzz the sidecar's PostgreSQL gateway (>= 1M client frames; a short run is part of make test)
 	node hack/fuzz-postgres.ts
 
+# The adversarial masking corpus (testkit/src/pg-adversarial), directly and through the sidecar.
+.PHONY: adversarial
+adversarial: build host ## attacks on masking: each must reveal directly and leak nothing through the sidecar (ONLY=id|class)
+	node hack/adversarial-postgres.ts
+
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)
 	node testkit/dist/cli.js postgres

@@ -10,7 +10,8 @@ import { freePort } from '../net.js';
 import type { TestPostgres } from '../postgres.js';
 import { repoPath } from '../repo.js';
 
-export interface FuzzTarget {
+/** The built sidecar running as its own process. */
+export interface SidecarProcess {
   port: number;
   pid: number;
   alive(): boolean;
@@ -79,11 +80,25 @@ spec:
 `;
 }
 
+export type FuzzTarget = SidecarProcess;
+
 export async function startFuzzTarget(pg: TestPostgres): Promise<FuzzTarget> {
-  const dir = await mkdtemp(join(tmpdir(), 'chaperone-fuzz-'));
+  return startSidecarProcess((port) => configYaml(pg, port), 'agents/fuzz-agent');
+}
+
+/**
+ * Starts `sidecar/dist/cli.js --standalone` on a folder holding the YAML that `config(port)`
+ * returns (Connections, Secrets, AccessPolicies; the one listener on `port`), as ServiceAccount
+ * `serviceAccount` ("namespace/name"), and waits until it is ready.
+ */
+export async function startSidecarProcess(
+  config: (listenPort: number) => string,
+  serviceAccount: string,
+): Promise<SidecarProcess> {
+  const dir = await mkdtemp(join(tmpdir(), 'chaperone-sidecar-'));
   const port = await freePort();
   const adminPort = await freePort();
-  await writeFile(join(dir, 'orders.yaml'), configYaml(pg, port));
+  await writeFile(join(dir, 'config.yaml'), config(port));
   const child: ChildProcess = spawn(
     process.execPath,
     [
@@ -92,7 +107,7 @@ export async function startFuzzTarget(pg: TestPostgres): Promise<FuzzTarget> {
       '--standalone',
       dir,
       '--service-account',
-      'agents/fuzz-agent',
+      serviceAccount,
       '--recordings',
       join(dir, 'rec'),
       '--admin-port',
