@@ -5,11 +5,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
+# `make doctor` and `make help` must work on a machine that cannot run Node yet.
+ifneq ($(filter-out doctor help,$(or $(MAKECMDGOALS),help)),)
 NODE_BIN := $(shell hack/ensure-node.sh)
 ifeq ($(NODE_BIN),)
-$(error could not provide Node >= 22.19; see the message above)
+$(error could not provide Node >= 22.19; see the message above, or run 'make doctor')
 endif
 export PATH := $(NODE_BIN):$(PATH)
+endif
 # Native addons (better-sqlite3, libpg-query) build from source against the Node we run on.
 ifneq ($(findstring /.tools/,$(NODE_BIN)),)
 export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
@@ -25,6 +28,10 @@ help: ## list targets
 $(DEPS_STAMP): $(WORKSPACE_MANIFESTS)
 	npm ci --no-audit --no-fund
 	@touch $@
+
+.PHONY: doctor
+doctor: ## what the host has and lacks (every tool of hack/host-tools.txt, versions); the fix for what is missing
+	@bash hack/doctor.sh
 
 .PHONY: deps
 deps: $(DEPS_STAMP) host ## install npm dependencies and host packages
@@ -121,6 +128,16 @@ bench: build host ## benchmarks (ratios against baselines measured in the same r
 	@command -v pgbench >/dev/null && test -x /usr/sbin/pgbouncer || { echo "bench needs pgbench and pgbouncer: apt-get install -y postgresql-contrib pgbouncer"; exit 1; }
 	node bench/pg-gateway.ts
 	node bench/collector.ts
+
+# Protocol fuzzing of the PostgreSQL gateway: FRAMES (default 1,000,000), MINUTES (10), SEED.
+.PHONY: fuzz
+fuzz: build host ## fuzz the sidecar's PostgreSQL gateway (>= 1M client frames; a short run is part of make test)
+	node hack/fuzz-postgres.ts
+
+# The adversarial masking corpus (testkit/src/pg-adversarial), directly and through the sidecar.
+.PHONY: adversarial
+adversarial: build host ## attacks on masking: each must reveal directly and leak nothing through the sidecar (ONLY=id|class)
+	node hack/adversarial-postgres.ts
 
 .PHONY: dev-postgres dev-sshd dev-control-plane dev-oidc
 dev-postgres: build host ## run a harness PostgreSQL by hand (Ctrl-C stops it)

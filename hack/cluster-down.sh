@@ -60,7 +60,7 @@ stop containerd
 # Shims whose containerd is gone (they outlive it by design): only those of this cluster, found
 # by the containerd address they were started with.
 for p in /proc/[0-9]*; do
-  if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "containerd-shim.* -address $CTR_SOCK"; then
+  if grep -q "containerd-shim.* -address $CTR_SOCK" <<<"$(tr '\0' ' ' 2>/dev/null <"$p/cmdline")"; then
     log "killing leftover shim ${p#/proc/}"; kill -KILL "${p#/proc/}" 2>/dev/null
   fi
 done
@@ -100,13 +100,16 @@ if command -v iptables >/dev/null; then
   unhook iptables mangle CHAPERONE-POD-FORWARD FORWARD -j CHAPERONE-POD-FORWARD
   # With the nft backend, using a table creates it: drop the ones that did not exist before and
   # are empty again (with the legacy backend tables always exist).
-  if iptables --version | grep -q nf_tables && command -v nft >/dev/null; then
+  if grep -q nf_tables <<<"$(iptables --version)" && command -v nft >/dev/null; then
     for t in "ip raw" "ip6 raw" "ip nat" "ip mangle"; do
       case " ${NFT_TABLES_BEFORE-ip raw,ip6 raw,ip nat,ip mangle}," in *" $t,"* | *",$t,"*) continue ;; esac
       save=iptables-save; [ "${t%% *}" = ip6 ] && save=ip6tables-save
       # shellcheck disable=SC2086 # "$t" is "FAMILY NAME", two words for nft
       nft list table $t >/dev/null 2>&1 || continue
-      if ! "$save" -t "${t#* }" 2>/dev/null | grep -q '^-A'; then nft delete table $t && log "removed empty nft table $t"; fi
+      # Read the rules first: with `save | grep -q` under pipefail, a SIGPIPE of save would read
+      # as "no rules" and delete a table that still has some.
+      rules="$("$save" -t "${t#* }" 2>/dev/null)" || continue
+      if ! grep -q '^-A' <<<"$rules"; then nft delete table $t && log "removed empty nft table $t"; fi
     done
   fi
 fi

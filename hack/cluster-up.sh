@@ -91,23 +91,11 @@ fi
 # --- Prerequisites for starting -----------------------------------------------------------------
 command -v go >/dev/null || die "Go >= 1.26 is required (it builds the Kubernetes binaries and the smoke-test image): install Go or put it on PATH"
 
-need_pkgs=()
-for c in containerd:containerd ctr:containerd containerd-shim-runc-v2:containerd runc:runc \
-  iptables:iptables ip6tables:iptables openssl:openssl gcc:gcc ip:iproute2 findmnt:util-linux \
-  flock:util-linux curl:curl; do
-  command -v "${c%%:*}" >/dev/null || need_pkgs+=("${c##*:}")
-done
-for p in bridge host-local loopback; do [ -x "/usr/lib/cni/$p" ] || need_pkgs+=(containernetworking-plugins); done
-[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -n "$(find /usr/lib -name libc.a -print -quit 2>/dev/null)" ] || need_pkgs+=(libc6-dev)
-{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need_pkgs+=(busybox-static)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
-  command -v apt-get >/dev/null || die "missing: ${need_pkgs[*]} (Debian package names); install them and retry"
-  log "installing Debian packages: ${need_pkgs[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null \
-    || die "could not install ${need_pkgs[*]}: apt-get install -y ${need_pkgs[*]}"
-fi
+# Debian packages: hack/host-tools.txt's `cluster` scope (containerd, runc, CNI plugins, iptables,
+# nftables for kube-proxy, …), installed when missing.
+# shellcheck source=host-tools.sh
+source "$here/host-tools.sh"
+host_tools_install cluster-up cluster || die "the cluster's host packages are missing (above); 'make doctor' lists every tool"
 
 # cgroups: the kubelet needs cpu, cpuacct, memory and pids (hugetlb optional). On cgroup v1 each is
 # its own hierarchy; on v2 they must be enabled in the root.
@@ -123,10 +111,10 @@ fi
 grep -qw overlay /proc/filesystems || die "the kernel has no overlay filesystem (containerd's overlayfs snapshotter needs it)"
 [ -d /proc/sys/net/bridge ] || log "warning: br_netfilter is not loaded; pod-to-pod traffic on the bridge then skips iptables (harmless here)"
 
-if ip -4 route show | grep -q "^${POD_CIDR%/*}"; then die "the pod range $POD_CIDR is already routed on this machine: $(ip -4 route show | grep "^${POD_CIDR%/*}")"; fi
+if grep -q "^${POD_CIDR%/*}" <<<"$(ip -4 route show)"; then die "the pod range $POD_CIDR is already routed on this machine: $(ip -4 route show | grep "^${POD_CIDR%/*}")"; fi
 for p in "127.0.0.1:$ETCD_CLIENT_PORT" "127.0.0.1:$ETCD_PEER_PORT" "127.0.0.1:10248" "127.0.0.1:10257" "127.0.0.1:10259" \
   "127.0.0.1:10249" "127.0.0.1:10256"; do
-  if ss -Htln "sport = :${p##*:}" | grep -q .; then die "port ${p##*:} is in use (needed by the cluster): $(ss -Htlnp "sport = :${p##*:}" | head -1)"; fi
+  if [ -n "$(ss -Htln "sport = :${p##*:}")" ]; then die "port ${p##*:} is in use (needed by the cluster): $(ss -Htlnp "sport = :${p##*:}" | head -1)"; fi
 done
 
 # --- Binaries and images (before anything on the host changes) ----------------------------------
@@ -317,8 +305,13 @@ start containerd env HTTPS_PROXY=http://127.0.0.1:1 HTTP_PROXY=http://127.0.0.1:
   containerd --config "$S/containerd.toml"
 wait_for containerd 60 ctr --address "$CTR_SOCK" version
 import_images "${own_images[@]}" "$@"
-ctr --address "$CTR_SOCK" -n k8s.io images ls -q | grep -qxF "$PAUSE_IMAGE" \
-  || die "$PAUSE_IMAGE is not in containerd after the import; see $S/logs/containerd.log"
+# Read the whole list before matching: `ctr … | grep -q` under pipefail fails at random when grep
+# exits at the first match and ctr, still writing the next line, dies of SIGPIPE — which is how
+# "not in containerd after the import" was seen under load with the image present.
+present="$(ctr --address "$CTR_SOCK" -n k8s.io images ls -q)" \
+  || die "ctr could not list the images in containerd's k8s.io namespace; see $S/logs/containerd.log"
+grep -qxF "$PAUSE_IMAGE" <<<"$present" \
+  || die "$PAUSE_IMAGE is not in containerd after the import (images there: $(tr '\n' ' ' <<<"$present")); see $S/logs/containerd.log"
 
 log "starting the kubelet"
 render "$here/cluster/kubelet.yaml" "$S/kubelet.yaml"

@@ -19,7 +19,7 @@ command -v kind >/dev/null || die "kind is required: go install sigs.k8s.io/kind
 
 name="${KIND_CLUSTER:-chaperone-e2e}"
 created=0
-if ! kind get clusters 2>/dev/null | grep -qxF "$name"; then
+if ! grep -qxF "$name" <<<"$(kind get clusters 2>/dev/null)"; then
   log "creating kind cluster $name"
   kind create cluster --name "$name" --wait 120s
   created=1

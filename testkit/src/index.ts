@@ -23,6 +23,25 @@ export {
   ordersScenarioManifests,
   startInjectedSidecar,
 } from './orders-scenario.js';
+export { ATTACKS, type Attack, type AttackClass, SECRETS } from './pg-adversarial/corpus.js';
+export {
+  type AdversarialEnvironment,
+  type PolicyName,
+  startAdversarialEnvironment,
+} from './pg-adversarial/environment.js';
+export { type AttackOutcome, describeOutcome, runAttack, runCorpus } from './pg-adversarial/runner.js';
+export { type SecretHit, secretScanner } from './pg-adversarial/scanner.js';
+export { type AttackStep, type Endpoint, runSession, type SessionCapture } from './pg-adversarial/session.js';
+export { type CampaignOptions, type CampaignResult, runFuzzCampaign } from './pg-fuzz/campaign.js';
+export { type FuzzOptions, type FuzzReport, fuzzPostgres } from './pg-fuzz/driver.js';
+export { type ConnectionScript, connectionScript, Rng } from './pg-fuzz/frames.js';
+export {
+  type FuzzTarget,
+  type SidecarProcess,
+  seedFuzzDatabase,
+  startFuzzTarget,
+  startSidecarProcess,
+} from './pg-fuzz/target.js';
 export { createTestCa, type IssuedCert, type TestCa } from './pki.js';
 export { type PostgresOptions, postgresBinDir, startPostgres, type TestPostgres } from './postgres.js';
 export { controlPlaneBinDir, pinnedVersions, REPO_ROOT, repoPath } from './repo.js';
