@@ -96,6 +96,9 @@ async function campaign(
     );
   }
   if (report.watchdog.queries === 0) problems.push('the watchdog session never got an answer');
+  // An internal error (XX000) is an exception the gateway did not expect: a bug, even if handled.
+  const internal = target.errors();
+  if (internal.length) problems.push(`${internal.length} internal errors, first: ${internal[0]}`);
   return {
     report,
     fdsBefore,

@@ -19,6 +19,8 @@ export interface SidecarProcess {
   fds(): number;
   rssMb(): number;
   stderr(): string;
+  /** Log lines at level error (at most 100): exceptions the sidecar did not expect. */
+  errors(): string[];
   stop(): Promise<void>;
 }
 
@@ -116,8 +118,12 @@ export async function startSidecarProcess(
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let log = '';
+  const errors: string[] = [];
   child.stderr?.on('data', (d: Buffer) => {
     log = (log + d.toString()).slice(-200_000);
+    for (const line of d.toString().split('\n')) {
+      if (line.includes('"level":"error"') && errors.length < 100) errors.push(line);
+    }
   });
   for (let i = 0; i < 400 && !log.includes('"ready"') && child.exitCode === null; i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -134,6 +140,7 @@ export async function startSidecarProcess(
     fds: () => readdirSync(`/proc/${pid}/fd`).length,
     rssMb: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024,
     stderr: () => log,
+    errors: () => errors,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -3,6 +3,8 @@ import { PostgresSession } from './session.js';
 import type { CancelRegistry, PostgresSessionConfig } from './session-state.js';
 import { errorResponse } from './wire/backend-messages.js';
 
+const REFUSAL_LINGER_MS = 1_000;
+
 /** Backend keys handed to agents → the session that can cancel upstream. Shared by all listeners. */
 export class LocalCancelRegistry implements CancelRegistry {
   private readonly byKey = new Map<string, () => void>();
@@ -46,7 +48,13 @@ export class PostgresGateway {
   async listen(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => {
       if (this.sessions.size >= this.opts.maxConnections) {
+        // A refused client may reset the connection at once: without a listener that error
+        // would be unhandled and end the process. Read and drop whatever it sends; the socket
+        // goes after a short grace period whatever the peer does.
+        socket.on('error', () => {});
         socket.end(tooManyConnections(this.opts.maxConnections));
+        socket.resume();
+        setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
         return;
       }
       const session = new PostgresSession(socket, this.opts);

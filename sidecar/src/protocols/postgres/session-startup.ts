@@ -27,6 +27,19 @@ type StartupPacket = ReturnType<MessageReader['nextStartup']> & object;
 
 /** SSLRequest, GSSENCRequest, CancelRequest or the StartupMessage. */
 export async function onStartupPacket(s: PostgresSessionState, p: StartupPacket): Promise<void> {
+  if (p.kind === 'ssl-request' || p.kind === 'gssenc-request') {
+    // One negotiation of each kind, as PostgreSQL: a second request (TLS inside TLS, or after a
+    // refusal) is not a startup packet it knows.
+    const ssl = p.kind === 'ssl-request';
+    if (ssl ? s.sslDone : s.gssDone) {
+      throw new ProtocolError(
+        `unsupported frontend protocol ${ssl ? '1234.5679' : '1234.5680'}: server supports 3.0 to 3.0`,
+        SqlState.featureNotSupported,
+      );
+    }
+    if (ssl) s.sslDone = true;
+    else s.gssDone = true;
+  }
   if (p.kind === 'ssl-request') {
     if (!s.cfg.clientTls) {
       s.client.write('N');

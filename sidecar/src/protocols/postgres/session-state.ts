@@ -58,6 +58,9 @@ export interface PostgresSessionState {
   readonly denials: DenialStandIns;
   readonly results: ResultRecording;
   phase: 'startup' | 'password' | 'connecting' | 'ready';
+  /** TLS / GSS encryption requests already answered (each may come once). */
+  sslDone: boolean;
+  gssDone: boolean;
   startupParams: Map<string, string>;
   upstream?: UpstreamConnection;
   policy?: SessionPolicy;

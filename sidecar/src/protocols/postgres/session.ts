@@ -17,12 +17,22 @@ import type { SessionPolicy } from './statement-guard.js';
 import type { UpstreamConnection } from './upstream.js';
 import * as msg from './wire/backend-messages.js';
 import { SqlState } from './wire/codes.js';
-import { MessageReader, ProtocolError } from './wire/message-reader.js';
+import { MessageReader, ProtocolError, StartupFramingError } from './wire/message-reader.js';
 
 let sessionCounter = 0;
 
 /** Client bytes we hold at most while the session waits, beyond one maximal message. */
 const CLIENT_BUFFER_SLACK = 1 << 20;
+
+/**
+ * Longest a client may take from connecting to a complete login (startup packet, password). An
+ * agent on localhost needs milliseconds; without a limit, idle sockets would fill the listener's
+ * connection slots and lock every agent out.
+ */
+const STARTUP_TIMEOUT_MS = 15_000;
+
+/** Longest a closing session waits for the agent to read its final error before the socket goes. */
+const CLOSE_LINGER_MS = 2_000;
 
 /**
  * One agent connection: startup and authentication (session-startup.ts), an upstream connection
@@ -82,9 +92,28 @@ export class PostgresSession implements PostgresSessionState {
     socket.setNoDelay(true);
   }
 
+  /** TLS and GSS encryption requests already answered: a second one is a protocol violation. */
+  sslDone = false;
+  gssDone = false;
+  private startupTimer?: NodeJS.Timeout;
+
   start(): void {
     this.attachClient(this.client);
     this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    this.startupTimer = setTimeout(() => this.onStartupTimeout(), STARTUP_TIMEOUT_MS);
+    this.startupTimer.unref();
+  }
+
+  private onStartupTimeout(): void {
+    if (this.closed) return;
+    if (this.phase === 'startup') {
+      // As PostgreSQL with an incomplete startup packet: nothing is said to a silent peer.
+      this.cfg.log('info', 'session closed: no startup packet in time', { session: this.id });
+      this.client.destroy();
+      this.close('no startup packet in time');
+    } else if (this.phase === 'password') {
+      this.sendFatal(SqlState.protocolViolation, 'chaperone: authentication timed out');
+    }
   }
 
   attachClient(sock: Socket | TLSSocket): void {
@@ -218,6 +247,17 @@ export class PostgresSession implements PostgresSessionState {
   }
 
   fatal(err: unknown): void {
+    // A lookup cut short by the session's own end (its catalog connection closed) is no error.
+    if (this.closed) return;
+    if (err instanceof StartupFramingError) {
+      this.cfg.log('info', 'session closed: invalid startup packet', {
+        session: this.id,
+        error: err.message,
+      });
+      this.client.destroy();
+      this.close(err.message);
+      return;
+    }
     const e = err instanceof ProtocolError ? err : undefined;
     const message = err instanceof Error ? err.message : String(err);
     this.cfg.log(e ? 'warn' : 'error', 'session aborted', { session: this.id, error: message });
@@ -236,9 +276,19 @@ export class PostgresSession implements PostgresSessionState {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.startupTimer);
     this.unregisterCancel?.();
     this.upstream?.socket.destroy();
-    if (!this.client.destroyed) this.client.end();
+    // Release what this session buffered, and make sure the socket goes: a client paused for
+    // backpressure would otherwise never be read again, its FIN never seen, its slot never freed.
+    this.clientReader.clear();
+    this.serverReader.clear();
+    const client = this.client;
+    if (!client.destroyed) {
+      client.end();
+      client.resume();
+      setTimeout(() => client.destroy(), CLOSE_LINGER_MS).unref();
+    }
     void this.catalog?.close();
     this.results.flushCoalesced();
     this.pipeline.end(reason);

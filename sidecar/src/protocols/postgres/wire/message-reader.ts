@@ -23,6 +23,12 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * A startup packet whose length cannot be right. PostgreSQL logs these and closes the connection
+ * without a word (the peer may not speak the protocol at all), and so does the gateway.
+ */
+export class StartupFramingError extends ProtocolError {}
+
 // PostgreSQL itself rejects startup packets over 10000 bytes (MAX_STARTUP_PACKET_LENGTH).
 const MAX_STARTUP_PACKET = 10_000;
 
@@ -53,6 +59,12 @@ export class MessageReader {
   }
 
   /** Takes whatever bytes are buffered (used when handing the socket to TLS). */
+  /** Drops everything buffered (a closed session releases its memory at once). */
+  clear(): void {
+    this.chunks = [];
+    this.length = 0;
+  }
+
   drain(): Buffer {
     const b = this.contiguous(this.length);
     this.chunks = [];
@@ -81,7 +93,8 @@ export class MessageReader {
   nextStartup(): StartupPacket | undefined {
     if (this.length < 4) return undefined;
     const len = this.contiguous(4).readInt32BE(0);
-    if (len < 8 || len > MAX_STARTUP_PACKET) throw new ProtocolError(`invalid startup packet length ${len}`);
+    if (len < 8 || len > MAX_STARTUP_PACKET)
+      throw new StartupFramingError(`invalid startup packet length ${len}`);
     if (this.length < len) return undefined;
     const packet = this.take(len);
     const code = packet.readInt32BE(4);
@@ -89,7 +102,7 @@ export class MessageReader {
     if (code === GSSENC_REQUEST_CODE && len === 8) return { kind: 'gssenc-request' };
     if (code === CANCEL_REQUEST_CODE) {
       // Protocol 3.0 keys are 4 bytes; 3.2 allows up to 256.
-      if (len < 16 || len > 12 + 256) throw new ProtocolError('invalid cancel request');
+      if (len < 16 || len > 12 + 256) throw new StartupFramingError('invalid cancel request');
       return {
         kind: 'cancel',
         processId: packet.readInt32BE(8),
