@@ -1,0 +1,54 @@
+// The Kubernetes gateway's contract with whoever runs it (the sidecar pipeline, or a test). The
+// gateway owns the wire; identity checks, policy, approvals, credentials and recording are hooks.
+
+import type { KubeRequestAttributes } from './request-attributes.js';
+
+export interface KubeAgentIdentity {
+  user: string;
+  groups: string[];
+}
+
+export interface KubeRequestContext {
+  readonly attributes: KubeRequestAttributes;
+  /** Decoded query pairs (exec `command`, `container`, `tty`, ...). */
+  readonly query: ReadonlyArray<readonly [string, string]>;
+  /** The verified on-behalf-of identity, when the agent sent an OIDC bearer token. */
+  readonly identity?: KubeAgentIdentity;
+  /** Request body (bounded), for guardrails that look at what is written. */
+  readonly body?: Buffer;
+  readonly contentType?: string;
+  /** Aborted when the client goes away (e.g. while waiting for an approval). */
+  readonly signal: AbortSignal;
+}
+
+export type KubeDecision =
+  | { action: 'allow'; rule?: string }
+  | { action: 'deny'; reason: string; rule?: string; accessRequest?: string };
+
+export interface KubeRecordEvent {
+  readonly attributes: KubeRequestAttributes;
+  readonly identity?: KubeAgentIdentity;
+  /** HTTP status sent to the client; 0 if the connection ended before a status was sent. */
+  readonly status: number;
+  readonly decision: 'allow' | 'deny' | 'refused' | 'error';
+  readonly rule?: string;
+  readonly reason?: string;
+  /** Secret values replaced in the response. */
+  readonly redactedValues: number;
+  /** JSON request body of a write, Secret values redacted; absent when not JSON or too large. */
+  readonly requestBody?: string;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly durationMs: number;
+}
+
+export interface KubeGatewayHooks {
+  /** Allow or deny; an approval waits inside (kubectl's call blocks meanwhile). */
+  decide(req: KubeRequestContext, notify: (message: string) => void): Promise<KubeDecision>;
+  /** One event per API request, after it ended. Must not throw. */
+  record(event: KubeRecordEvent): void;
+  /** The gateway's current bearer token for the API server (renewed by the caller). */
+  upstreamToken(): Promise<string>;
+  /** Verifies the agent's OIDC ID token; absent: bearer tokens are refused. Never forwarded. */
+  verifyBearer?(token: string): Promise<KubeAgentIdentity>;
+}
