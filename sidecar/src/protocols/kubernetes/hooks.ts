@@ -10,6 +10,8 @@ export interface KubeAgentIdentity {
 
 export interface KubeRequestContext {
   readonly attributes: KubeRequestAttributes;
+  /** Canonical path and the query as forwarded (what the API server's audit log calls requestURI). */
+  readonly requestUri: string;
   /** Decoded query pairs (exec `command`, `container`, `tty`, ...). */
   readonly query: ReadonlyArray<readonly [string, string]>;
   /** The verified on-behalf-of identity, when the agent sent an OIDC bearer token. */

@@ -165,6 +165,9 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
     const decision = await hooks.decide(
       {
         attributes: attrs.attributes,
+        requestUri: target.target.rawQuery
+          ? `${target.target.path}?${target.target.rawQuery}`
+          : target.target.path,
         query: target.target.query,
         ...(ex.identity ? { identity: ex.identity } : {}),
         ...(body.length ? { body, contentType: req.headers['content-type'] } : {}),

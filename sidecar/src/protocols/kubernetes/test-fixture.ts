@@ -1,0 +1,135 @@
+// Integration-test fixture: a real kube-apiserver (audited at Metadata level), the gateway in front
+// of it with a ServiceAccount token, and the real kubectl pointed at the gateway with a kubeconfig
+// that holds no credential.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import {
+  type ControlPlane,
+  type KubeAuditLog,
+  kubeAuditLog,
+  makeWorkDir,
+  type RunResult,
+  run,
+  startControlPlane,
+  type WorkDir,
+  waitFor,
+  writeCredentiallessKubeconfig,
+} from '@chaperone/testkit';
+import type { KubeDecision, KubeGatewayHooks, KubeRecordEvent, KubeRequestContext } from './hooks.js';
+import { type KubeGateway, type KubeGatewayLimits, startKubeGateway } from './kube-gateway.js';
+
+export type Decide = (ctx: KubeRequestContext, notify: (m: string) => void) => Promise<KubeDecision>;
+
+export interface KubeFixture {
+  readonly cp: ControlPlane;
+  readonly audit: KubeAuditLog;
+  readonly gateway: KubeGateway;
+  readonly kubeconfig: string;
+  readonly records: KubeRecordEvent[];
+  /** Replaceable per test; allows everything by default. */
+  decide: Decide;
+  /** kubectl through the gateway. */
+  kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
+  /** A long-running kubectl through the gateway (watch, logs -f). */
+  spawnKubectl(args: string[]): RunningKubectl;
+  stop(): Promise<void>;
+}
+
+export interface RunningKubectl {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const GATEWAY_SA = 'chaperone-gateway';
+
+export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}): Promise<KubeFixture> {
+  const audit = await kubeAuditLog();
+  const cp = await startControlPlane({ installCrds: false, apiserverFlags: audit.flags });
+  const work: WorkDir = await makeWorkDir('kube-gw');
+  const admin = async (args: string[]) => {
+    const r = await cp.kubectl(args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await admin(['create', 'serviceaccount', GATEWAY_SA, '-n', 'default']);
+  await admin([
+    'create',
+    'clusterrolebinding',
+    GATEWAY_SA,
+    '--clusterrole=cluster-admin',
+    `--serviceaccount=default:${GATEWAY_SA}`,
+  ]);
+  const token = (await admin(['create', 'token', GATEWAY_SA, '-n', 'default', '--duration=2h'])).trim();
+  const records: KubeRecordEvent[] = [];
+  const fx = {} as KubeFixture;
+  const hooks: KubeGatewayHooks = {
+    decide: (ctx, notify) => fx.decide(ctx, notify),
+    record: (e) => records.push(e),
+    upstreamToken: async () => token,
+  };
+  const gateway = await startKubeGateway({
+    upstreamUrl: cp.server,
+    upstreamCa: await readFile(cp.caCertPath),
+    hooks,
+    limits,
+  });
+  const kubeconfig = await writeCredentiallessKubeconfig(work.file('agent.kubeconfig'), gateway.url);
+  const baseArgs = ['--kubeconfig', kubeconfig, '--cache-dir', work.file('cache')];
+  const children = new Set<RunningKubectl>();
+  Object.assign(fx, {
+    cp,
+    audit,
+    gateway,
+    kubeconfig,
+    records,
+    decide: async () => ({ action: 'allow', rule: 'test-allow' }) as KubeDecision,
+    kubectl: (args: string[], o: { input?: string; timeoutMs?: number } = {}) =>
+      run(cp.kubectlPath, [...baseArgs, ...args], { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 }),
+    spawnKubectl(args: string[]): RunningKubectl {
+      const child = spawn(cp.kubectlPath, [...baseArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      const running: RunningKubectl = {
+        child,
+        stdout: () => out,
+        stderr: () => err,
+        waitForStdout: async (pattern, timeoutMs = 20_000) => {
+          await waitFor(
+            `kubectl ${args.join(' ')} to print ${pattern} (stderr: ${err})`,
+            async () => pattern.test(out),
+            timeoutMs,
+            50,
+          );
+        },
+        stop: async () => {
+          children.delete(running);
+          if (child.exitCode === null && child.signalCode === null) {
+            const exited = new Promise((r) => child.once('exit', r));
+            child.kill('SIGTERM');
+            await exited;
+          }
+        },
+      };
+      children.add(running);
+      return running;
+    },
+    async stop() {
+      for (const c of [...children]) await c.stop();
+      await gateway.close();
+      await cp.stop();
+      await audit.remove();
+      await work.remove();
+    },
+  });
+  return fx;
+}
