@@ -98,7 +98,12 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
       return;
     }
     const body = statusJson(code, message);
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(code, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      // An unread oversized body is not drained for keep-alive: the connection ends instead.
+      ...(code === 413 ? { connection: 'close' } : {}),
+    });
     res.end(body);
   };
 

@@ -1,0 +1,18 @@
+// Kubernetes API gateway (wire layer): see docs/kubernetes-gateway.md.
+
+export type {
+  KubeAgentIdentity,
+  KubeDecision,
+  KubeGatewayHooks,
+  KubeRecordEvent,
+  KubeRequestContext,
+} from './hooks.js';
+export {
+  type KubeGateway,
+  type KubeGatewayLimits,
+  type KubeGatewayOptions,
+  startKubeGateway,
+} from './kube-gateway.js';
+export { deriveAttributes, describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
+export { normaliseRequestTarget, type RequestTarget } from './request-target.js';
+export { REDACTED, REDACTED_DATA, redactSecretDocument } from './secret-redaction.js';
