@@ -16,7 +16,13 @@ import {
   waitFor,
   writeCredentiallessKubeconfig,
 } from '@chaperone/testkit';
-import type { KubeDecision, KubeGatewayHooks, KubeRecordEvent, KubeRequestContext } from './hooks.js';
+import type {
+  KubeAgentIdentity,
+  KubeDecision,
+  KubeGatewayHooks,
+  KubeRecordEvent,
+  KubeRequestContext,
+} from './hooks.js';
 import { type KubeGateway, type KubeGatewayLimits, startKubeGateway } from './kube-gateway.js';
 
 export type Decide = (ctx: KubeRequestContext, notify: (m: string) => void) => Promise<KubeDecision>;
@@ -29,6 +35,12 @@ export interface KubeFixture {
   readonly records: KubeRecordEvent[];
   /** Replaceable per test; allows everything by default. */
   decide: Decide;
+  /** Replaceable per test; undefined: the gateway refuses bearer tokens. */
+  verifyBearer?: (token: string) => Promise<KubeAgentIdentity>;
+  /** The token the gateway sends upstream; replaceable (renewal). */
+  token: string;
+  /** A new TokenRequest token for the gateway's ServiceAccount, optionally bound to a Secret. */
+  mintToken(boundSecret?: string): Promise<string>;
   /** kubectl through the gateway. */
   kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
   /** A long-running kubectl through the gateway (watch, logs -f). */
@@ -63,13 +75,29 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     '--clusterrole=cluster-admin',
     `--serviceaccount=default:${GATEWAY_SA}`,
   ]);
-  const token = (await admin(['create', 'token', GATEWAY_SA, '-n', 'default', '--duration=2h'])).trim();
+  const mintToken = async (boundSecret?: string) =>
+    (
+      await admin([
+        'create',
+        'token',
+        GATEWAY_SA,
+        '-n',
+        'default',
+        '--duration=2h',
+        ...(boundSecret ? ['--bound-object-kind=Secret', `--bound-object-name=${boundSecret}`] : []),
+      ])
+    ).trim();
+  const token = await mintToken();
   const records: KubeRecordEvent[] = [];
   const fx = {} as KubeFixture;
   const hooks: KubeGatewayHooks = {
     decide: (ctx, notify) => fx.decide(ctx, notify),
     record: (e) => records.push(e),
-    upstreamToken: async () => token,
+    upstreamToken: async () => fx.token,
+    verifyBearer: (t) => {
+      if (!fx.verifyBearer) return Promise.reject(new Error('no verifier'));
+      return fx.verifyBearer(t);
+    },
   };
   const gateway = await startKubeGateway({
     upstreamUrl: cp.server,
@@ -86,6 +114,8 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     gateway,
     kubeconfig,
     records,
+    token,
+    mintToken,
     decide: async () => ({ action: 'allow', rule: 'test-allow' }) as KubeDecision,
     kubectl: (args: string[], o: { input?: string; timeoutMs?: number } = {}) =>
       run(cp.kubectlPath, [...baseArgs, ...args], { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 }),
