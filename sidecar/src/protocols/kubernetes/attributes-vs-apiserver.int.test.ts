@@ -48,6 +48,10 @@ function send(method: string, target: string, ua: string, body?: string, type?: 
   });
 }
 
+/**
+ * The audit log's view of a request. For a create, the audit layer fills objectRef.name from the
+ * decoded object after RequestInfo was derived (RBAC never sees it), so it is not compared.
+ */
 function auditView(e: KubeAuditEvent) {
   const o = e.objectRef ?? {};
   return {
@@ -57,7 +61,7 @@ function auditView(e: KubeAuditEvent) {
     resource: o.resource ?? '',
     subresource: o.subresource ?? '',
     namespace: o.namespace ?? '',
-    name: o.name ?? '',
+    name: e.verb === 'create' ? '' : (o.name ?? ''),
   };
 }
 
@@ -130,14 +134,14 @@ describe('request attributes match the API server (audit log)', () => {
       ours.set(`attr-test/${i}`, seen[seen.length - 1]!.attributes);
     }
     const events = await fx.audit.events();
-    let compared = 0;
+    const mismatches: unknown[] = [];
     for (const [i, [method, target]] of RAW.entries()) {
       const ev = events.filter((e) => e.userAgent === `attr-test/${i}`);
       expect(ev, `audit events for ${method} ${target}`).toHaveLength(1);
-      expect(ourView(ours.get(`attr-test/${i}`)!), `${method} ${target}`).toEqual(auditView(ev[0]!));
-      compared++;
+      const [mine, theirs] = [ourView(ours.get(`attr-test/${i}`)!), auditView(ev[0]!)];
+      if (JSON.stringify(mine) !== JSON.stringify(theirs)) mismatches.push({ method, target, mine, theirs });
     }
-    expect(compared).toBe(RAW.length);
+    expect(mismatches).toEqual([]);
   });
 
   it('for what kubectl sends (get, list, watch, apply, patch, delete, auth can-i)', async () => {
