@@ -75,10 +75,14 @@ export async function kubeAuditLog(): Promise<KubeAuditLog> {
 }
 
 /**
- * A kubeconfig for a plain-HTTP server on loopback with no credentials at all — what an agent
- * container gets when a gateway (not the agent) holds the credential.
+ * A kubeconfig for a gateway on loopback with no credentials at all — what an agent container
+ * gets when a gateway (not the agent) holds the credential. `caPath` for an https:// server.
  */
-export async function writeCredentiallessKubeconfig(path: string, server: string, namespace = 'default') {
+export async function writeCredentiallessKubeconfig(
+  path: string,
+  server: string,
+  opts: { namespace?: string; caPath?: string } = {},
+) {
   await writeFile(
     path,
     [
@@ -88,6 +92,7 @@ export async function writeCredentiallessKubeconfig(path: string, server: string
       '- name: gateway',
       '  cluster:',
       `    server: ${server}`,
+      ...(opts.caPath ? [`    certificate-authority: ${opts.caPath}`] : []),
       'users:',
       '- name: agent',
       '  user: {}',
@@ -96,7 +101,7 @@ export async function writeCredentiallessKubeconfig(path: string, server: string
       '  context:',
       '    cluster: gateway',
       '    user: agent',
-      `    namespace: ${namespace}`,
+      `    namespace: ${opts.namespace ?? 'default'}`,
       'current-context: gateway',
       '',
     ].join('\n'),

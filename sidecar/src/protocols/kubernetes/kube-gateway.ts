@@ -4,7 +4,7 @@
 // inspected and redacted) back. Errors are metav1.Status objects with a matching code.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
+import { Agent, createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { checkAgentHeaders, upstreamHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeDecision, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
@@ -31,6 +31,11 @@ export interface KubeGatewayOptions {
   port?: number;
   host?: string;
   limits?: Partial<KubeGatewayLimits>;
+  /**
+   * Serve HTTPS instead of plain HTTP. kubectl (client-go) sends no credential at all to an
+   * http:// server, so an agent's on-behalf-of OIDC token only arrives over TLS.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface KubeGatewayLimits extends DeliveryLimits {
@@ -271,18 +276,19 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
     record(ex, delivery.status, 'allow', delivery, delivery.error);
   };
 
-  const server: Server = createServer(
-    {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: 5_000,
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-    },
-    (req, res) => {
-      handle(req, res).catch(() => sendStatus(res, 500, 'chaperone: internal error'));
-    },
-  );
+  const serverOptions = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: 5_000,
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res).catch(() => sendStatus(res, 500, 'chaperone: internal error'));
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+    : createServer(serverOptions, onRequest);
   server.on('upgrade', (req: IncomingMessage, socket: Socket) => refuseUpgrade(req, socket, hooks));
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
@@ -295,7 +301,8 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
       rawStatusResponse(code, `chaperone: malformed or incomplete HTTP request (${err.code ?? 'error'})`),
     );
   });
-  server.on('connection', (s: Socket) => s.setNoDelay(true));
+  server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => s.setNoDelay(true));
+  if (opts.tls) server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
@@ -303,7 +310,7 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
   const port = (server.address() as AddressInfo).port;
   return {
     port,
-    url: `http://${opts.host ?? '127.0.0.1'}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${opts.host ?? '127.0.0.1'}:${port}`,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -32,6 +32,8 @@ export interface KubeFixture {
   readonly audit: KubeAuditLog;
   readonly gateway: KubeGateway;
   readonly kubeconfig: string;
+  /** The same gateway served over TLS (kubectl only sends a bearer token over TLS). */
+  readonly tlsGateway: KubeGateway;
   readonly records: KubeRecordEvent[];
   /** Replaceable per test; allows everything by default. */
   decide: Decide;
@@ -39,10 +41,10 @@ export interface KubeFixture {
   verifyBearer?: (token: string) => Promise<KubeAgentIdentity>;
   /** The token the gateway sends upstream; replaceable (renewal). */
   token: string;
-  /** A new TokenRequest token for the gateway's ServiceAccount, optionally bound to a Secret. */
-  mintToken(boundSecret?: string): Promise<string>;
+  /** A new TokenRequest token for a ServiceAccount in `default` (the gateway's by default). */
+  mintToken(serviceAccount?: string): Promise<string>;
   /** kubectl through the gateway. */
-  kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<RunResult>;
+  kubectl(args: string[], opts?: { input?: string; timeoutMs?: number; tls?: boolean }): Promise<RunResult>;
   /** A long-running kubectl through the gateway (watch, logs -f). */
   spawnKubectl(args: string[]): RunningKubectl;
   stop(): Promise<void>;
@@ -75,18 +77,8 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     '--clusterrole=cluster-admin',
     `--serviceaccount=default:${GATEWAY_SA}`,
   ]);
-  const mintToken = async (boundSecret?: string) =>
-    (
-      await admin([
-        'create',
-        'token',
-        GATEWAY_SA,
-        '-n',
-        'default',
-        '--duration=2h',
-        ...(boundSecret ? ['--bound-object-kind=Secret', `--bound-object-name=${boundSecret}`] : []),
-      ])
-    ).trim();
+  const mintToken = async (sa = GATEWAY_SA) =>
+    (await admin(['create', 'token', sa, '-n', 'default', '--duration=2h'])).trim();
   const token = await mintToken();
   const records: KubeRecordEvent[] = [];
   const fx = {} as KubeFixture;
@@ -105,7 +97,26 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     hooks,
     limits,
   });
+  const serving = await cp.ca.issue('kube-gateway', {
+    commonName: 'kube-gateway',
+    altNames: ['IP:127.0.0.1'],
+    usage: 'server',
+  });
+  const tlsGateway = await startKubeGateway({
+    upstreamUrl: cp.server,
+    upstreamCa: await readFile(cp.caCertPath),
+    hooks,
+    limits,
+    tls: { cert: await readFile(serving.certPath), key: await readFile(serving.keyPath) },
+  });
   const kubeconfig = await writeCredentiallessKubeconfig(work.file('agent.kubeconfig'), gateway.url);
+  const tlsKubeconfig = await writeCredentiallessKubeconfig(
+    work.file('agent-tls.kubeconfig'),
+    tlsGateway.url,
+    {
+      caPath: cp.caCertPath,
+    },
+  );
   const baseArgs = ['--kubeconfig', kubeconfig, '--cache-dir', work.file('cache')];
   const children = new Set<RunningKubectl>();
   Object.assign(fx, {
@@ -117,8 +128,16 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     token,
     mintToken,
     decide: async () => ({ action: 'allow', rule: 'test-allow' }) as KubeDecision,
-    kubectl: (args: string[], o: { input?: string; timeoutMs?: number } = {}) =>
-      run(cp.kubectlPath, [...baseArgs, ...args], { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 }),
+    tlsGateway,
+    kubectl: (args: string[], o: { input?: string; timeoutMs?: number; tls?: boolean } = {}) =>
+      run(
+        cp.kubectlPath,
+        [
+          ...(o.tls ? ['--kubeconfig', tlsKubeconfig, '--cache-dir', work.file('cache-tls')] : baseArgs),
+          ...args,
+        ],
+        { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 },
+      ),
     spawnKubectl(args: string[]): RunningKubectl {
       const child = spawn(cp.kubectlPath, [...baseArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -156,6 +175,7 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     async stop() {
       for (const c of [...children]) await c.stop();
       await gateway.close();
+      await tlsGateway.close();
       await cp.stop();
       await audit.remove();
       await work.remove();
