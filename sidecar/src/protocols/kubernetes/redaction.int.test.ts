@@ -204,4 +204,19 @@ describe('Secret redaction through the gateway', () => {
       expect(leaks(e.requestBody!)).toBe(false);
     }
   });
+
+  it('legacy /watch/ path and deletecollection (which answers with the deleted Secrets)', async () => {
+    const w = await raw(`/api/v1/watch/namespaces/${NS}/secrets?timeoutSeconds=1`);
+    expect(w.status).toBe(200);
+    const events = w.body.trim().split('\n');
+    expect(events.length).toBeGreaterThanOrEqual(3);
+    expect(leaks(w.body)).toBe(false);
+    expect(w.body).toContain(REDACTED_DATA);
+    const d = await raw(`/api/v1/namespaces/${NS}/secrets`, {}, 'DELETE');
+    expect(d.status).toBe(200);
+    expect(JSON.parse(d.body)).toMatchObject({ kind: 'SecretList' });
+    expect(d.body).toContain(REDACTED_DATA);
+    expect(leaks(d.body)).toBe(false);
+    expect(fx.records.at(-1)?.attributes.verb).toBe('deletecollection');
+  });
 });
