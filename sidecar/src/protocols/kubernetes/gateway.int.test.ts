@@ -2,7 +2,7 @@
 // refused upgrades, and hostile input that must not disturb other requests.
 
 import { connect } from 'node:net';
-import { startOidcIssuer } from '@chaperone/testkit';
+import { run, startOidcIssuer } from '@chaperone/testkit';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeDecision } from './hooks.js';
@@ -161,14 +161,64 @@ describe('kubectl through the gateway', () => {
     }
   });
 
-  it('refuses exec with a clear Status (WebSocket and SPDY fallback both)', async () => {
+  it('exec over WebSocket: decided on its argv, re-originated to the API server with the gateway token', async () => {
     await fx.cp.kubectl(['-n', NS, 'run', 'shell', '--image=registry.invalid/sh:1']);
-    const r = await fx.kubectl(['-n', NS, 'exec', 'shell', '--', 'cat', '/etc/hostname']);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('streaming upgrades (exec, attach, port-forward) are not supported');
-    const refused = fx.records.filter((e) => e.attributes.subresource === 'exec');
-    expect(refused.length).toBeGreaterThanOrEqual(1);
-    expect(refused.every((e) => e.decision === 'refused' && e.status === 403)).toBe(true);
+    const argv: string[][] = [];
+    fx.decide = async (ctx) => {
+      if (ctx.attributes.subresource === 'exec')
+        argv.push(ctx.query.filter(([k]) => k === 'command').map(([, v]) => v));
+      return allow();
+    };
+    try {
+      const r = await fx.kubectl(['-n', NS, 'exec', 'shell', '--', 'cat', '/etc/hostname']);
+      // No kubelet here: the API server itself answers that the pod has no node, which proves the
+      // upgrade reached it (as the gateway) and its Status came back on kubectl's error channel.
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('does not have a host assigned');
+      expect(argv).toEqual([['cat', '/etc/hostname']]);
+      const rec = fx.records.findLast((e) => e.attributes.subresource === 'exec');
+      expect(rec).toMatchObject({
+        decision: 'error',
+        status: 400,
+        exec: { command: ['cat', '/etc/hostname'] },
+      });
+      const audit = (await fx.audit.events()).filter(
+        (e) => e.objectRef?.subresource === 'exec' && e.objectRef.name === 'shell',
+      );
+      expect(audit.length).toBeGreaterThanOrEqual(1);
+      expect(audit.every((e) => e.user?.username === `system:serviceaccount:default:${GATEWAY_SA}`)).toBe(
+        true,
+      );
+    } finally {
+      fx.decide = allow;
+    }
+  });
+
+  it('exec denied after an approval wait longer than the kubectl ping interval; SPDY refused', async () => {
+    const auditBefore = (await fx.audit.events()).filter((e) => e.objectRef?.subresource === 'exec').length;
+    fx.decide = async (ctx) => {
+      if (ctx.attributes.subresource !== 'exec') return allow();
+      await new Promise((r) => setTimeout(r, 7_000));
+      return { action: 'deny', rule: 'no-shells', reason: 'approval denied', accessRequest: 'ar-exec' };
+    };
+    try {
+      const r = await fx.kubectl(['-n', NS, 'exec', 'shell', '--', 'rm', '-rf', '/']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('denied by rule "no-shells" (AccessRequest ar-exec): approval denied');
+      const after = (await fx.audit.events()).filter((e) => e.objectRef?.subresource === 'exec').length;
+      expect(after).toBe(auditBefore);
+    } finally {
+      fx.decide = allow;
+    }
+    const spdy = await run(
+      fx.cp.kubectlPath,
+      ['--kubeconfig', fx.kubeconfig, '-n', NS, 'exec', 'shell', '--', 'true'],
+      {
+        env: { ...process.env, KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false' },
+      },
+    );
+    expect(spdy.code).not.toBe(0);
+    expect(spdy.stderr).toContain('SPDY and port-forward are not yet');
   });
 });
 

@@ -27,6 +27,19 @@ export type KubeDecision =
   | { action: 'allow'; rule?: string }
   | { action: 'deny'; reason: string; rule?: string; accessRequest?: string };
 
+/** What an exec/attach session did (no content: TTY recording comes with the pipeline). */
+export interface KubeExecSummary {
+  command: string[];
+  container: string;
+  tty: boolean;
+  subprotocol: string;
+  stdinBytes: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** From the error channel's Status; absent if the stream ended without one. */
+  exitCode?: number;
+}
+
 export interface KubeRecordEvent {
   readonly attributes: KubeRequestAttributes;
   readonly identity?: KubeAgentIdentity;
@@ -42,6 +55,8 @@ export interface KubeRecordEvent {
   readonly requestBytes: number;
   readonly responseBytes: number;
   readonly durationMs: number;
+  /** Set for exec/attach sessions. */
+  readonly exec?: KubeExecSummary;
 }
 
 export interface KubeGatewayHooks {

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { handleExecUpgrade, isWebSocketExec } from './exec-websocket.js';
 import { checkAgentHeaders, upstreamHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeDecision, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
 import { deriveAttributes, describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
@@ -289,7 +290,16 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
   const server: Server = opts.tls
     ? createHttpsServer({ ...serverOptions, cert: opts.tls.cert, key: opts.tls.key }, onRequest)
     : createServer(serverOptions, onRequest);
-  server.on('upgrade', (req: IncomingMessage, socket: Socket) => refuseUpgrade(req, socket, hooks));
+  const execDeps = { hooks, upstream, ca: opts.upstreamCa };
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const target = normaliseRequestTarget(req.url ?? '');
+    const attrs = target.ok ? deriveAttributes(req.method ?? '', target.target) : undefined;
+    if (target.ok && attrs?.ok && req.method === 'GET' && isWebSocketExec(req, attrs.attributes)) {
+      handleExecUpgrade(req, socket, head, attrs.attributes, target.target, execDeps);
+    } else {
+      refuseUpgrade(req, socket, hooks);
+    }
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) {
       socket.destroy();
@@ -319,13 +329,13 @@ export async function startKubeGateway(opts: KubeGatewayOptions): Promise<KubeGa
   };
 }
 
-/** exec / attach / port-forward are not bridged yet: refuse every upgrade with a clear Status. */
+/** Upgrades other than WebSocket exec/attach (SPDY, port-forward, anything else) are refused. */
 function refuseUpgrade(req: IncomingMessage, socket: Socket, hooks: KubeGatewayHooks): void {
   const started = Date.now();
   const target = normaliseRequestTarget(req.url ?? '');
   const attrs = target.ok ? deriveAttributes(req.method ?? '', target.target) : undefined;
   const message = attrs?.ok
-    ? `chaperone: ${describeAttributes(attrs.attributes)}: streaming upgrades (exec, attach, port-forward) are not supported by this gateway yet`
+    ? `chaperone: ${describeAttributes(attrs.attributes)}: only WebSocket exec/attach (v5.channel.k8s.io) is supported; SPDY and port-forward are not yet`
     : 'chaperone: invalid upgrade request';
   const code = attrs?.ok ? 403 : 400;
   socket.on('error', () => socket.destroy());
