@@ -13,9 +13,10 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { type RawData, WebSocketServer } from 'ws';
 import { checkAgentHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeExecSummary, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
-import { describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
+import { requestUri } from './http-exchange.js';
+import type { KubeRequestAttributes } from './request-attributes.js';
 import type { RequestTarget } from './request-target.js';
-import { kubeStatus } from './status.js';
+import { denialMessage, kubeStatus } from './status.js';
 
 export const EXEC_SUBPROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
 const ERROR_CHANNEL = 3;
@@ -182,7 +183,7 @@ async function runExec(
     const decision = await hooks.decide(
       {
         attributes: attrs,
-        requestUri: target.rawQuery ? `${target.path}?${target.rawQuery}` : target.path,
+        requestUri: requestUri(target),
         query: target.query,
         ...(identity ? { identity } : {}),
         signal: abort.signal,
@@ -190,11 +191,7 @@ async function runExec(
       () => {},
     );
     rule = decision.rule;
-    if (decision.action === 'deny') {
-      const r = decision.rule ? ` by rule "${decision.rule}"` : '';
-      const ar = decision.accessRequest ? ` (AccessRequest ${decision.accessRequest})` : '';
-      return fail(403, `chaperone: ${describeAttributes(attrs)} denied${r}${ar}: ${decision.reason}`, 'deny');
-    }
+    if (decision.action === 'deny') return fail(403, denialMessage(attrs, decision), 'deny');
     if (abort.signal.aborted) return finish(0, 'allow', 'client went away before the exec started');
     const token = await hooks.upstreamToken();
     const upstream = await dialUpstream(deps, target, exec.subprotocol, token);

@@ -3,6 +3,7 @@
 export type {
   KubeAgentIdentity,
   KubeDecision,
+  KubeExecSummary,
   KubeGatewayHooks,
   KubeRecordEvent,
   KubeRequestContext,

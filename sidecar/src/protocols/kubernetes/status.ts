@@ -1,3 +1,6 @@
+import type { KubeDecision } from './hooks.js';
+import { describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
+
 // metav1.Status bodies: kubectl shows `message` only when `code` equals the HTTP status code
 // (otherwise it reports an unknown InternalError), so every error the gateway makes is built here.
 
@@ -69,4 +72,14 @@ export function rawStatusResponse(code: number, message: string): string {
     '',
     body,
   ].join('\r\n');
+}
+
+/** The 403 message for a denial: what was denied, by which rule, which AccessRequest, why. */
+export function denialMessage(
+  a: KubeRequestAttributes,
+  d: Extract<KubeDecision, { action: 'deny' }>,
+): string {
+  const rule = d.rule ? ` by rule "${d.rule}"` : '';
+  const ar = d.accessRequest ? ` (AccessRequest ${d.accessRequest})` : '';
+  return `chaperone: ${describeAttributes(a)} denied${rule}${ar}: ${d.reason}`;
 }
