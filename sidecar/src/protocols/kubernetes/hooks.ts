@@ -2,6 +2,7 @@
 // gateway owns the wire; identity checks, policy, approvals, credentials and recording are hooks.
 
 import type { KubeRequestAttributes } from './request-attributes.js';
+import type { SecretIdentity } from './secret-redaction.js';
 
 export interface KubeAgentIdentity {
   user: string;
@@ -68,4 +69,10 @@ export interface KubeGatewayHooks {
   upstreamToken(): Promise<string>;
   /** Verifies the agent's OIDC ID token; absent: bearer tokens are refused. Never forwarded. */
   verifyBearer?(token: string): Promise<KubeAgentIdentity>;
+  /**
+   * Secret values are redacted unless this returns true for that Secret (e.g. Helm's release
+   * Secrets, type `helm.sh/release.v1`, which Helm must read back). Called per Secret in a
+   * response; it must be synchronous and cheap.
+   */
+  revealSecret?(secret: SecretIdentity): boolean;
 }

@@ -72,6 +72,7 @@ export function sendStatus(res: ServerResponse, code: number, message: string): 
 
 export class KubeRequestHandler {
   private readonly agent: Agent;
+  private readonly deliveryLimits: DeliveryLimits;
 
   constructor(
     private readonly hooks: KubeGatewayHooks,
@@ -80,6 +81,8 @@ export class KubeRequestHandler {
     private readonly limits: ExchangeLimits,
   ) {
     this.agent = new Agent({ keepAlive: true, ca, maxSockets: 256 });
+    const reveal = hooks.revealSecret?.bind(hooks);
+    this.deliveryLimits = { ...limits, ...(reveal ? { reveal } : {}) };
   }
 
   close(): void {
@@ -125,8 +128,8 @@ export class KubeRequestHandler {
     let delivery: Delivery;
     try {
       if (!carriesSecrets(attrs)) delivery = await deliverRaw(up, res);
-      else if (attrs.verb === 'watch') delivery = await deliverRedactedWatch(up, res, this.limits);
-      else delivery = await deliverRedactedBody(up, res, this.limits);
+      else if (attrs.verb === 'watch') delivery = await deliverRedactedWatch(up, res, this.deliveryLimits);
+      else delivery = await deliverRedactedBody(up, res, this.deliveryLimits);
     } catch (err) {
       up.destroy();
       const msg =

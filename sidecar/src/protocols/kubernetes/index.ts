@@ -16,4 +16,10 @@ export {
 } from './kube-gateway.js';
 export { deriveAttributes, describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
 export { normaliseRequestTarget, type RequestTarget } from './request-target.js';
-export { REDACTED, REDACTED_DATA, redactSecretDocument } from './secret-redaction.js';
+export {
+  REDACTED,
+  REDACTED_DATA,
+  type RevealSecret,
+  redactSecretDocument,
+  type SecretIdentity,
+} from './secret-redaction.js';

@@ -8,9 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { downstreamHeaders } from './headers.js';
-import { redactSecretDocument, redactSecretJson } from './secret-redaction.js';
+import { type RevealSecret, redactSecretDocument, redactSecretJson } from './secret-redaction.js';
 
 export interface DeliveryLimits {
+  /** Policy's per-Secret exception to redaction; absent: every Secret is redacted. */
+  reveal?: RevealSecret;
   /** Largest inspected (decoded) response body. */
   maxBodyBytes: number;
   /** Largest single watch event. */
@@ -96,7 +98,7 @@ export async function deliverRedactedBody(
   }
   let out: { text: string; count: { values: number } };
   try {
-    out = redactSecretJson(Buffer.concat(chunks, size).toString('utf8'));
+    out = redactSecretJson(Buffer.concat(chunks, size).toString('utf8'), limits.reveal);
   } catch {
     throw new InspectionRefused('response body is not valid JSON');
   }
@@ -132,7 +134,7 @@ export async function deliverRedactedWatch(
       result.error = 'watch event is not valid JSON';
       return false;
     }
-    result.redacted += redactSecretDocument(doc).values;
+    result.redacted += redactSecretDocument(doc, limits.reveal).values;
     const out = `${JSON.stringify(doc)}\n`;
     result.bytes += Buffer.byteLength(out);
     await write(res, out);

@@ -127,6 +127,30 @@ describe('redactSecretDocument', () => {
   });
 });
 
+describe('revealSecret', () => {
+  it('passes through only the Secrets policy reveals, in lists, tables and watch events', () => {
+    const helm = secret({
+      type: 'helm.sh/release.v1',
+      metadata: { name: 'sh.helm.release.v1.demo.v1', labels: { owner: 'helm' } },
+    });
+    const list = { kind: 'SecretList', metadata: {}, items: [helm, secret()] };
+    const seen: unknown[] = [];
+    const count = redactSecretDocument(list, (s) => {
+      seen.push(s);
+      return s.type === 'helm.sh/release.v1';
+    });
+    expect(count).toEqual({ values: 2, revealed: 1 });
+    expect(list.items[0]!.data.password).toBe(PASSWORD);
+    expect(list.items[1]!.data.password).toBe(REDACTED_DATA);
+    expect(seen[0]).toEqual({
+      namespace: '',
+      name: 'sh.helm.release.v1.demo.v1',
+      type: 'helm.sh/release.v1',
+      labels: { owner: 'helm' },
+    });
+  });
+});
+
 describe('redactSecretJson', () => {
   it('round-trips text and throws on invalid JSON', () => {
     const { text, count } = redactSecretJson(JSON.stringify(secret()));

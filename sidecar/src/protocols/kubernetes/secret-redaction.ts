@@ -16,6 +16,46 @@ export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-confi
 export interface RedactionCount {
   /** Values replaced (data + stringData entries, annotations). */
   values: number;
+  /** Secrets passed through whole because policy revealed them. */
+  revealed: number;
+}
+
+/** What policy may look at to reveal one Secret (a Table row or metadata-only item has no type). */
+export interface SecretIdentity {
+  namespace: string;
+  name: string;
+  type?: string;
+  labels: Record<string, string>;
+}
+
+/** Returns true to pass a Secret's values through (`masking.kubernetes.secretData` allowed). */
+export type RevealSecret = (secret: SecretIdentity) => boolean;
+
+interface WalkContext {
+  count: RedactionCount;
+  reveal?: RevealSecret;
+}
+
+/** Lists, Tables and Statuses carry metadata too, but are never what policy reveals. */
+function isSingleObject(node: JsonObject): boolean {
+  const kind = typeof node.kind === 'string' ? node.kind : '';
+  return (
+    !('items' in node) && !('rows' in node) && kind !== 'Status' && kind !== 'Table' && !kind.endsWith('List')
+  );
+}
+
+function identityOf(node: JsonObject): SecretIdentity {
+  const meta = isObject(node.metadata) ? node.metadata : {};
+  const labels: Record<string, string> = {};
+  if (isObject(meta.labels)) {
+    for (const [k, v] of Object.entries(meta.labels)) if (typeof v === 'string') labels[k] = v;
+  }
+  return {
+    namespace: typeof meta.namespace === 'string' ? meta.namespace : '',
+    name: typeof meta.name === 'string' ? meta.name : '',
+    ...(typeof node.type === 'string' ? { type: node.type } : {}),
+    labels,
+  };
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -49,12 +89,17 @@ function redactLastApplied(value: Json, count: RedactionCount): Json {
     return REDACTED;
   }
   if (!isObject(parsed)) return REDACTED;
-  redactNode(parsed, count, true);
+  redactNode(parsed, { count }, true);
   return JSON.stringify(parsed);
 }
 
 /** Redacts one object node as a Secret, then recurses into its values. */
-function redactNode(node: JsonObject, count: RedactionCount, treatAsSecret: boolean): void {
+function redactNode(node: JsonObject, ctx: WalkContext, treatAsSecret: boolean): void {
+  const { count } = ctx;
+  if (treatAsSecret && ctx.reveal && isSingleObject(node) && ctx.reveal(identityOf(node))) {
+    count.revealed++;
+    return;
+  }
   if (treatAsSecret) {
     if ('data' in node) node.data = redactMap(node.data!, REDACTED_DATA, count);
     if ('stringData' in node) node.stringData = redactMap(node.stringData!, REDACTED, count);
@@ -65,15 +110,15 @@ function redactNode(node: JsonObject, count: RedactionCount, treatAsSecret: bool
   }
   for (const key of Object.keys(node)) {
     if (treatAsSecret && (key === 'data' || key === 'stringData' || key === 'metadata')) continue;
-    walk(node[key]!, count);
+    walk(node[key]!, ctx);
   }
 }
 
-function walk(value: Json, count: RedactionCount): void {
+function walk(value: Json, ctx: WalkContext): void {
   if (Array.isArray(value)) {
-    for (const v of value) walk(v, count);
+    for (const v of value) walk(v, ctx);
   } else if (isObject(value)) {
-    redactNode(value, count, isObject(value.metadata) || value.kind === 'Secret');
+    redactNode(value, ctx, isObject(value.metadata) || value.kind === 'Secret');
   }
 }
 
@@ -81,9 +126,9 @@ function walk(value: Json, count: RedactionCount): void {
  * Redacts a parsed JSON document in place (a Secret, SecretList, Table, PartialObjectMetadata(List),
  * watch event, Status, ...) and returns how many values were replaced.
  */
-export function redactSecretDocument(doc: unknown): RedactionCount {
-  const count = { values: 0 };
-  walk(doc as Json, count);
+export function redactSecretDocument(doc: unknown, reveal?: RevealSecret): RedactionCount {
+  const count = { values: 0, revealed: 0 };
+  walk(doc as Json, reveal ? { count, reveal } : { count });
   return count;
 }
 
@@ -93,7 +138,7 @@ export function redactSecretDocument(doc: unknown): RedactionCount {
  * `value` is replaced whatever its path.
  */
 export function redactSecretWriteBody(doc: unknown): RedactionCount {
-  const count = { values: 0 };
+  const count = { values: 0, revealed: 0 };
   if (Array.isArray(doc)) {
     for (const op of doc) {
       if (isObject(op) && 'value' in op) {
@@ -102,14 +147,17 @@ export function redactSecretWriteBody(doc: unknown): RedactionCount {
       }
     }
   } else if (isObject(doc)) {
-    redactNode(doc, count, true);
+    redactNode(doc, { count }, true);
   }
   return count;
 }
 
 /** Parses, redacts and re-serialises one JSON text; throws on invalid JSON (callers fail closed). */
-export function redactSecretJson(text: string): { text: string; count: RedactionCount } {
+export function redactSecretJson(
+  text: string,
+  reveal?: RevealSecret,
+): { text: string; count: RedactionCount } {
   const doc = JSON.parse(text) as unknown;
-  const count = redactSecretDocument(doc);
+  const count = redactSecretDocument(doc, reveal);
   return { text: JSON.stringify(doc), count };
 }

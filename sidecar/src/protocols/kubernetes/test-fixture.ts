@@ -24,6 +24,7 @@ import type {
   KubeRequestContext,
 } from './hooks.js';
 import { type KubeGateway, type KubeGatewayLimits, startKubeGateway } from './kube-gateway.js';
+import type { SecretIdentity } from './secret-redaction.js';
 
 export type Decide = (ctx: KubeRequestContext, notify: (m: string) => void) => Promise<KubeDecision>;
 
@@ -39,6 +40,8 @@ export interface KubeFixture {
   decide: Decide;
   /** Replaceable per test; undefined: the gateway refuses bearer tokens. */
   verifyBearer?: (token: string) => Promise<KubeAgentIdentity>;
+  /** Replaceable per test; undefined: every Secret is redacted. */
+  revealSecret?: (secret: SecretIdentity) => boolean;
   /** The token the gateway sends upstream; replaceable (renewal). */
   token: string;
   /** A new TokenRequest token for a ServiceAccount in `default` (the gateway's by default). */
@@ -86,6 +89,7 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     decide: (ctx, notify) => fx.decide(ctx, notify),
     record: (e) => records.push(e),
     upstreamToken: async () => fx.token,
+    revealSecret: (secret) => fx.revealSecret?.(secret) ?? false,
     verifyBearer: (t) => {
       if (!fx.verifyBearer) return Promise.reject(new Error('no verifier'));
       return fx.verifyBearer(t);
