@@ -18,7 +18,10 @@ let upstream: Server;
 let gateway: KubeGateway;
 const records: KubeRecordEvent[] = [];
 const upstreamAuth: string[] = [];
-let decide: () => Promise<KubeDecision> = async () => ({ action: 'allow', rule: 'r' });
+let decide: (notify: (m: string) => void) => Promise<KubeDecision> = async () => ({
+  action: 'allow',
+  rule: 'r',
+});
 
 const frame = (channel: number, data: string | Buffer) =>
   Buffer.concat([Buffer.from([channel]), Buffer.from(data)]);
@@ -57,7 +60,7 @@ beforeAll(async () => {
     upstreamUrl: `https://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
     upstreamCa: await readFile(ca.certPath),
     hooks: {
-      decide: () => decide(),
+      decide: (_ctx, notify) => decide(notify),
       record: (e) => records.push(e),
       upstreamToken: async () => 'gateway-token',
       verifyBearer: async (t) => {
@@ -93,7 +96,11 @@ function execClient(query = 'command=sh&command=-c&command=cat&stdin=true&stdout
 describe('exec over WebSocket', () => {
   it('relays stdin, stdout, resize and the exit code; frames sent during the decision are kept', async () => {
     let release!: () => void;
-    decide = () => new Promise((r) => (release = () => r({ action: 'allow', rule: 'exec-ok' })));
+    decide = (notify) =>
+      new Promise((r) => {
+        notify('chaperone: waiting for approval (AccessRequest ar-1)');
+        release = () => r({ action: 'allow', rule: 'exec-ok' });
+      });
     const verifyAbsent = records.length;
     const c = execClient();
     await c.opened;
@@ -109,7 +116,9 @@ describe('exec over WebSocket', () => {
     const byChannel = (ch: number) =>
       Buffer.concat(c.got.filter((f) => f[0] === ch).map((f) => f.subarray(1))).toString();
     expect(byChannel(1)).toBe('early hello');
-    expect(byChannel(2)).toBe('resize {"Width":80,"Height":24}');
+    expect(byChannel(2)).toBe(
+      'chaperone: waiting for approval (AccessRequest ar-1)\nresize {"Width":80,"Height":24}',
+    );
     expect(exitCodeOf(c.got.find((f) => f[0] === 3)!)).toBe(3);
     expect(upstreamAuth.at(-1)).toBe('Bearer gateway-token');
     await new Promise((r) => setTimeout(r, 50));

@@ -46,11 +46,12 @@ function offeredProtocol(req: IncomingMessage): string | undefined {
   return EXEC_SUBPROTOCOLS.find((p) => offered.includes(p));
 }
 
+function frame(channel: number, data: string): Buffer {
+  return Buffer.concat([Buffer.from([channel]), Buffer.from(data)]);
+}
+
 function errorFrame(code: number, message: string): Buffer {
-  return Buffer.concat([
-    Buffer.from([ERROR_CHANNEL]),
-    Buffer.from(JSON.stringify(kubeStatus(code, message))),
-  ]);
+  return frame(ERROR_CHANNEL, JSON.stringify(kubeStatus(code, message)));
 }
 
 /** Exit code from an error-channel Status (Success -> 0, NonZeroExitCode -> its cause). */
@@ -188,7 +189,11 @@ async function runExec(
         ...(identity ? { identity } : {}),
         signal: abort.signal,
       },
-      () => {},
+      // Tell the waiting agent why nothing happens yet, on stderr (kubectl prints it at once),
+      // as the SSH gateway does.
+      (message) => {
+        if (client.readyState === WebSocket.OPEN) client.send(frame(2, `${message}\n`), { binary: true });
+      },
     );
     rule = decision.rule;
     if (decision.action === 'deny') return fail(403, denialMessage(attrs, decision), 'deny');

@@ -196,14 +196,16 @@ describe('kubectl through the gateway', () => {
 
   it('exec denied after an approval wait longer than the kubectl ping interval; SPDY refused', async () => {
     const auditBefore = (await fx.audit.events()).filter((e) => e.objectRef?.subresource === 'exec').length;
-    fx.decide = async (ctx) => {
+    fx.decide = async (ctx, notify) => {
       if (ctx.attributes.subresource !== 'exec') return allow();
+      notify('chaperone: waiting for approval of AccessRequest ar-exec');
       await new Promise((r) => setTimeout(r, 7_000));
       return { action: 'deny', rule: 'no-shells', reason: 'approval denied', accessRequest: 'ar-exec' };
     };
     try {
       const r = await fx.kubectl(['-n', NS, 'exec', 'shell', '--', 'rm', '-rf', '/']);
       expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('chaperone: waiting for approval of AccessRequest ar-exec\n');
       expect(r.stderr).toContain('denied by rule "no-shells" (AccessRequest ar-exec): approval denied');
       const after = (await fx.audit.events()).filter((e) => e.objectRef?.subresource === 'exec').length;
       expect(after).toBe(auditBefore);

@@ -173,6 +173,7 @@ export class KubeRequestHandler {
         ...(body.length ? { body, contentType: req.headers['content-type'] } : {}),
         signal,
       },
+      // A plain API call has no channel to the agent before its response: kubectl just waits.
       () => {},
     );
     ex.decision = decision;

@@ -32,6 +32,8 @@ export interface KubeGatewayOptions {
 
 export interface KubeGatewayLimits extends ExchangeLimits {
   maxHeaderBytes: number;
+  /** Open connections at once (watches and exec sessions hold one each); more are dropped. */
+  maxConnections: number;
   /** Slowloris bound: the whole header block must arrive within this time. */
   headersTimeoutMs: number;
   /** The whole request (headers + body) must arrive within this time (responses are unbounded). */
@@ -43,6 +45,7 @@ const DEFAULT_LIMITS: KubeGatewayLimits = {
   maxEventBytes: 16 * 1024 * 1024,
   maxRequestBodyBytes: 8 * 1024 * 1024,
   maxHeaderBytes: 32 * 1024,
+  maxConnections: 512,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 120_000,
   upstreamConnectTimeoutMs: 10_000,
@@ -83,6 +86,7 @@ function createListener(
       rawStatusResponse(code, `chaperone: malformed or incomplete HTTP request (${err.code ?? 'error'})`),
     );
   });
+  server.maxConnections = limits.maxConnections;
   server.on(opts.tls ? 'secureConnection' : 'connection', (s: Socket) => s.setNoDelay(true));
   if (opts.tls) server.on('tlsClientError', (_err: Error, s: Socket) => s.destroy());
   return server;
