@@ -78,11 +78,42 @@ describe('kubectl through the gateway', () => {
     expect(del).toMatchObject({ status: 200, decision: 'allow', rule: 'test-allow' });
   });
 
-  it('auth can-i passes through for now (answered by the API server for the gateway identity)', async () => {
-    const r = await fx.kubectl(['auth', 'can-i', 'delete', 'namespaces']);
-    expect(r.stdout.trim()).toBe('yes');
-    const sar = fx.records.find((e) => e.attributes.resource === 'selfsubjectaccessreviews');
-    expect(sar?.attributes.verb).toBe('create');
+  it('auth can-i answers policy ∧ RBAC (SelfSubjectAccessReview)', async () => {
+    const reviewed: string[] = [];
+    fx.evaluate = async (a) => {
+      reviewed.push(`${a.verb} ${a.resource} ${a.namespace}`);
+      return a.verb === 'delete' && a.resource === 'namespaces'
+        ? { allowed: false, reason: 'namespaces are never deleted by agents', rule: 'guard-ns' }
+        : { allowed: true };
+    };
+    try {
+      const no = await fx.kubectl(['auth', 'can-i', 'delete', 'namespaces']);
+      expect(no.stdout.trim()).toBe(
+        'no - chaperone policy: namespaces are never deleted by agents (rule "guard-ns")',
+      );
+      expect(no.code).toBe(1);
+      const yes = await fx.kubectl(['-n', NS, 'auth', 'can-i', 'list', 'pods']);
+      expect(yes.stdout.trim()).toBe('yes');
+      expect(reviewed).toEqual(['delete namespaces default', `list pods ${NS}`]);
+      const raw = await fetch(`${fx.gateway.url}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb: 'delete', resource: 'namespaces', name: 'prod' } },
+        }),
+      });
+      expect(((await raw.json()) as { status: object }).status).toEqual({
+        allowed: false,
+        denied: true,
+        reason: 'chaperone policy: namespaces are never deleted by agents (rule "guard-ns")',
+      });
+    } finally {
+      fx.evaluate = undefined;
+    }
+    // Without policy evaluation the API server answers for the gateway's identity alone.
+    expect((await fx.kubectl(['auth', 'can-i', 'delete', 'namespaces'])).stdout.trim()).toBe('yes');
   });
 
   it('discovery, /version and OpenAPI pass through', async () => {

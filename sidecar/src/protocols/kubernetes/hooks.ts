@@ -1,6 +1,7 @@
 // The Kubernetes gateway's contract with whoever runs it (the sidecar pipeline, or a test). The
 // gateway owns the wire; identity checks, policy, approvals, credentials and recording are hooks.
 
+import type { PolicyVerdict } from './access-review.js';
 import type { KubeRequestAttributes } from './request-attributes.js';
 import type { SecretIdentity } from './secret-redaction.js';
 
@@ -75,4 +76,10 @@ export interface KubeGatewayHooks {
    * response; it must be synchronous and cheap.
    */
   revealSecret?(secret: SecretIdentity): boolean;
+  /**
+   * Policy for hypothetical attributes, without approvals or records (for `kubectl auth can-i`:
+   * SelfSubjectAccessReviews are answered policy ∧ RBAC). Absent: reviews pass through (RBAC of
+   * the gateway's identity only).
+   */
+  evaluate?(attributes: KubeRequestAttributes, identity?: KubeAgentIdentity): Promise<PolicyVerdict>;
 }

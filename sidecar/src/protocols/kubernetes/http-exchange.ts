@@ -5,6 +5,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import {
+  applyVerdict,
+  isSelfSubjectAccessReview,
+  type PolicyVerdict,
+  reviewedAttributes,
+} from './access-review.js';
 import { checkAgentHeaders, upstreamHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeDecision, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
 import { deriveAttributes, type KubeRequestAttributes } from './request-attributes.js';
@@ -111,23 +117,46 @@ export class KubeRequestHandler {
       this.record(ex, 0, 'allow', undefined, 'client went away before the request was forwarded');
       return;
     }
+    const review = this.hooks.evaluate !== undefined && isSelfSubjectAccessReview(ex.attributes!);
     let up: IncomingMessage;
     try {
-      up = await this.forward(req, admitted.target, token, carriesSecrets(ex.attributes!), admitted.body);
+      const inspect = carriesSecrets(ex.attributes!) || review;
+      up = await this.forward(req, admitted.target, token, inspect, admitted.body);
     } catch (err) {
       sendStatus(res, 503, `chaperone: the API server is unreachable: ${(err as Error).message}`);
       this.record(ex, 503, 'error', undefined, 'upstream unreachable');
       return;
     }
-    await this.deliver(ex, up, res);
+    await this.deliver(ex, up, res, review);
   }
 
-  private async deliver(ex: Exchange, up: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Rewrites a SelfSubjectAccessReview answer to policy ∧ RBAC (fail closed). */
+  private async applyPolicyToReview(doc: unknown, identity?: KubeAgentIdentity): Promise<number> {
+    const reviewed = reviewedAttributes(doc);
+    if (!reviewed) return 0; // an error Status, not an answer
+    let verdict: PolicyVerdict;
+    try {
+      verdict = await this.hooks.evaluate!(reviewed, identity);
+    } catch {
+      verdict = { allowed: false, reason: 'policy could not be evaluated' };
+    }
+    return applyVerdict(doc, verdict);
+  }
+
+  private async deliver(
+    ex: Exchange,
+    up: IncomingMessage,
+    res: ServerResponse,
+    review: boolean,
+  ): Promise<void> {
     const attrs = ex.attributes!;
     res.once('close', () => up.destroy());
     let delivery: Delivery;
     try {
-      if (!carriesSecrets(attrs)) delivery = await deliverRaw(up, res);
+      if (review) {
+        const transform = (d: unknown) => this.applyPolicyToReview(d, ex.identity);
+        delivery = await deliverRedactedBody(up, res, this.deliveryLimits, transform);
+      } else if (!carriesSecrets(attrs)) delivery = await deliverRaw(up, res);
       else if (attrs.verb === 'watch') delivery = await deliverRedactedWatch(up, res, this.deliveryLimits);
       else delivery = await deliverRedactedBody(up, res, this.deliveryLimits);
     } catch (err) {

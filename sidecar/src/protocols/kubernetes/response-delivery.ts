@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { downstreamHeaders } from './headers.js';
-import { type RevealSecret, redactSecretDocument, redactSecretJson } from './secret-redaction.js';
+import { type RevealSecret, redactSecretDocument } from './secret-redaction.js';
 
 export interface DeliveryLimits {
   /** Policy's per-Secret exception to redaction; absent: every Secret is redacted. */
@@ -70,11 +70,16 @@ function checkInspectable(up: IncomingMessage): Readable {
   return decoded(up);
 }
 
-/** Buffers (bounded), redacts and sends a whole JSON body. Throws InspectionRefused before any output. */
+/**
+ * Buffers (bounded), rewrites and sends a whole JSON body: Secret redaction by default, or another
+ * in-place `transform` returning how many values it changed. Throws InspectionRefused before any
+ * output.
+ */
 export async function deliverRedactedBody(
   up: IncomingMessage,
   res: ServerResponse,
   limits: DeliveryLimits,
+  transform?: (doc: unknown) => number | Promise<number>,
 ): Promise<Delivery> {
   const body = checkInspectable(up);
   const chunks: Buffer[] = [];
@@ -96,16 +101,17 @@ export async function deliverRedactedBody(
     res.end();
     return { status, bytes: 0, redacted: 0 };
   }
-  let out: { text: string; count: { values: number } };
+  let doc: unknown;
   try {
-    out = redactSecretJson(Buffer.concat(chunks, size).toString('utf8'), limits.reveal);
+    doc = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
   } catch {
     throw new InspectionRefused('response body is not valid JSON');
   }
-  const payload = Buffer.from(out.text);
+  const changed = transform ? await transform(doc) : redactSecretDocument(doc, limits.reveal).values;
+  const payload = Buffer.from(JSON.stringify(doc));
   res.writeHead(status, { ...headers, 'content-length': String(payload.length) });
   res.end(payload);
-  return { status, bytes: payload.length, redacted: out.count.values };
+  return { status, bytes: payload.length, redacted: changed };
 }
 
 /**

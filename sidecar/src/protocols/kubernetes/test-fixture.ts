@@ -16,6 +16,7 @@ import {
   waitFor,
   writeCredentiallessKubeconfig,
 } from '@chaperone/testkit';
+import type { PolicyVerdict } from './access-review.js';
 import type {
   KubeAgentIdentity,
   KubeDecision,
@@ -24,6 +25,7 @@ import type {
   KubeRequestContext,
 } from './hooks.js';
 import { type KubeGateway, type KubeGatewayLimits, startKubeGateway } from './kube-gateway.js';
+import type { KubeRequestAttributes } from './request-attributes.js';
 import type { SecretIdentity } from './secret-redaction.js';
 
 export type Decide = (ctx: KubeRequestContext, notify: (m: string) => void) => Promise<KubeDecision>;
@@ -40,6 +42,8 @@ export interface KubeFixture {
   decide: Decide;
   /** Replaceable per test; undefined: the gateway refuses bearer tokens. */
   verifyBearer?: (token: string) => Promise<KubeAgentIdentity>;
+  /** Replaceable per test; undefined: access reviews pass through. */
+  evaluate?: (attributes: KubeRequestAttributes) => Promise<PolicyVerdict>;
   /** Replaceable per test; undefined: every Secret is redacted. */
   revealSecret?: (secret: SecretIdentity) => boolean;
   /** The token the gateway sends upstream; replaceable (renewal). */
@@ -90,6 +94,7 @@ export async function startKubeFixture(limits: Partial<KubeGatewayLimits> = {}):
     record: (e) => records.push(e),
     upstreamToken: async () => fx.token,
     revealSecret: (secret) => fx.revealSecret?.(secret) ?? false,
+    evaluate: async (attributes) => (fx.evaluate ? fx.evaluate(attributes) : { allowed: true }),
     verifyBearer: (t) => {
       if (!fx.verifyBearer) return Promise.reject(new Error('no verifier'));
       return fx.verifyBearer(t);
