@@ -201,6 +201,10 @@ async function runExec(
     const token = await hooks.upstreamToken();
     const upstream = await dialUpstream(deps, target, exec.subprotocol, token);
     if ('error' in upstream) return fail(upstream.code, upstream.error, 'error');
+    if (client.readyState !== WebSocket.OPEN) {
+      upstream.ws.terminate();
+      return finish(0, 'allow', 'client went away while the exec was being dialled');
+    }
     bridge(client, upstream.ws, early, onEarly, exec, () => finish(101, 'allow'));
   } catch (err) {
     fail(500, `chaperone: exec failed: ${(err as Error).message}`, 'error');
@@ -242,7 +246,8 @@ function dialUpstream(
         resolve({ error: message, code });
       });
     });
-    ws.once('error', (err) =>
+    // `on`, not `once`: a second error before the bridge takes over must not go unhandled.
+    ws.on('error', (err) =>
       resolve({ error: `chaperone: the API server is unreachable: ${err.message}`, code: 503 }),
     );
   });

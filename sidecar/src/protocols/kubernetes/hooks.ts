@@ -62,7 +62,11 @@ export interface KubeRecordEvent {
 }
 
 export interface KubeGatewayHooks {
-  /** Allow or deny; an approval waits inside (kubectl's call blocks meanwhile). */
+  /**
+   * Allow or deny; an approval waits inside (kubectl's call blocks meanwhile). `notify` reaches the
+   * agent at once where the wire allows it (exec: a line on stderr); plain API calls have no such
+   * channel, so there it does nothing.
+   */
   decide(req: KubeRequestContext, notify: (message: string) => void): Promise<KubeDecision>;
   /** One event per API request, after it ended. Must not throw. */
   record(event: KubeRecordEvent): void;
