@@ -15,6 +15,7 @@ import { checkAgentHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeExecSummary, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
 import { requestUri } from './http-exchange.js';
 import type { KubeRequestAttributes } from './request-attributes.js';
+import { requestRisks } from './request-risks.js';
 import type { RequestTarget } from './request-target.js';
 import { denialMessage, kubeStatus } from './status.js';
 
@@ -187,6 +188,7 @@ async function runExec(
         requestUri: requestUri(target),
         query: target.query,
         ...(identity ? { identity } : {}),
+        risks: requestRisks(attrs),
         signal: abort.signal,
       },
       // Tell the waiting agent why nothing happens yet, on stderr (kubectl prints it at once),

@@ -156,6 +156,36 @@ describe('kubectl through the gateway', () => {
     }
   });
 
+  it('hands guardrail risks to decide: token minting and Secret-mounting pods read as read-secrets', async () => {
+    fx.decide = async (ctx) => {
+      const risk = ctx.risks.find((r) => r.detector === 'read-secrets');
+      return risk ? { action: 'deny', rule: 'guardrail:read-secrets', reason: risk.reason } : allow();
+    };
+    try {
+      const token = await fx.kubectl(['-n', 'default', 'create', 'token', GATEWAY_SA]);
+      expect(token.code).toBe(1);
+      expect(token.stderr).toContain(`mints a token for ServiceAccount ${GATEWAY_SA}`);
+      const pod = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'leaky', namespace: NS },
+        spec: {
+          containers: [
+            { name: 'c', image: 'registry.invalid/x:1', envFrom: [{ secretRef: { name: 'db-creds' } }] },
+          ],
+        },
+      });
+      const apply = await fx.kubectl(['apply', '-f', '-'], { input: pod });
+      expect(apply.code).toBe(1);
+      expect(apply.stderr).toContain('pods that mounts or injects Secret db-creds');
+      const ssa = await fx.kubectl(['apply', '--server-side', '-f', '-'], { input: pod });
+      expect(ssa.stderr).toContain('mounts or injects Secret db-creds');
+      expect((await fx.cp.kubectl(['-n', NS, 'get', 'pod', 'leaky'])).code).not.toBe(0);
+    } finally {
+      fx.decide = allow;
+    }
+  });
+
   it('an approval holds the request, then it proceeds (or is denied naming the AccessRequest)', async () => {
     await fx.cp.kubectl(['-n', NS, 'create', 'configmap', 'gated']);
     let release!: (d: KubeDecision) => void;

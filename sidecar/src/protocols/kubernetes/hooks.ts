@@ -1,6 +1,7 @@
 // The Kubernetes gateway's contract with whoever runs it (the sidecar pipeline, or a test). The
 // gateway owns the wire; identity checks, policy, approvals, credentials and recording are hooks.
 
+import type { Risk } from '../../policy/index.js';
 import type { PolicyVerdict } from './access-review.js';
 import type { KubeRequestAttributes } from './request-attributes.js';
 import type { SecretIdentity } from './secret-redaction.js';
@@ -21,6 +22,8 @@ export interface KubeRequestContext {
   /** Request body (bounded), for guardrails that look at what is written. */
   readonly body?: Buffer;
   readonly contentType?: string;
+  /** Guardrail risks of this request (request-risks.ts), for the policy's detectors. */
+  readonly risks: Risk[];
   /** Aborted when the client goes away (e.g. while waiting for an approval). */
   readonly signal: AbortSignal;
 }

@@ -15,6 +15,7 @@ import { checkAgentHeaders, upstreamHeaders } from './headers.js';
 import type { KubeAgentIdentity, KubeDecision, KubeGatewayHooks, KubeRecordEvent } from './hooks.js';
 import { deriveAttributes, type KubeRequestAttributes } from './request-attributes.js';
 import { readBody, recordedBody } from './request-body.js';
+import { requestRisks } from './request-risks.js';
 import { normaliseRequestTarget, type RequestTarget } from './request-target.js';
 import {
   type Delivery,
@@ -200,6 +201,7 @@ export class KubeRequestHandler {
         query: target.target.query,
         ...(ex.identity ? { identity: ex.identity } : {}),
         ...(body.length ? { body, contentType: req.headers['content-type'] } : {}),
+        risks: requestRisks(attrs.attributes, body, req.headers['content-type']),
         signal,
       },
       // A plain API call has no channel to the agent before its response: kubectl just waits.

@@ -1,5 +1,6 @@
 // Kubernetes API gateway (wire layer): see docs/kubernetes-gateway.md.
 
+export type { PolicyVerdict } from './access-review.js';
 export type {
   KubeAgentIdentity,
   KubeDecision,
@@ -15,6 +16,7 @@ export {
   startKubeGateway,
 } from './kube-gateway.js';
 export { deriveAttributes, describeAttributes, type KubeRequestAttributes } from './request-attributes.js';
+export { referencedSecrets, requestRisks } from './request-risks.js';
 export { normaliseRequestTarget, type RequestTarget } from './request-target.js';
 export {
   REDACTED,
