@@ -12,6 +12,8 @@ import { type KubeGateway, startKubeGateway } from './kube-gateway.js';
 let work: WorkDir;
 let upstream: Server;
 let gateway: KubeGateway;
+const upstreamHits = 0;
+let abandoned: Promise<void> | undefined;
 
 beforeAll(async () => {
   work = await makeWorkDir('kube-gw-timeouts');
@@ -39,6 +41,11 @@ beforeAll(async () => {
     hooks: {
       decide: async (ctx) => {
         if (ctx.attributes.path === '/approve') await new Promise((r) => setTimeout(r, 2_500));
+        if (ctx.attributes.path === '/abandon') {
+          abandoned = new Promise((r) => ctx.signal.addEventListener('abort', () => r()));
+          await abandoned;
+          return { action: 'allow' };
+        }
         return { action: 'allow' };
       },
       record: () => {},
@@ -63,5 +70,17 @@ describe('gateway timeouts', () => {
   it('a response slower than the request timeout streams to the end', async () => {
     const r = await fetch(`${gateway.url}/slow`);
     expect(await r.text()).toBe('first\nsecond\n');
+  });
+
+  it('an agent that goes away while waiting aborts the decision; nothing is forwarded', async () => {
+    const before = upstreamHits;
+    const ctl = new AbortController();
+    const pending = fetch(`${gateway.url}/abandon`, { signal: ctl.signal }).catch(() => 'aborted');
+    for (let i = 0; i < 50 && !abandoned; i++) await new Promise((r) => setTimeout(r, 20));
+    ctl.abort();
+    expect(await pending).toBe('aborted');
+    await abandoned;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(upstreamHits).toBe(before);
   });
 });
