@@ -11,6 +11,12 @@ export { csrUserKubeconfig } from './csr-user.js';
 export { findHelm } from './helm.js';
 export { asUser, type HostUser, hostUser } from './host-user.js';
 export { type HttpsJsonResponse, httpsJson } from './https-json.js';
+export {
+  type KubeAuditEvent,
+  type KubeAuditLog,
+  kubeAuditLog,
+  writeCredentiallessKubeconfig,
+} from './kube-audit.js';
 export { type LocalCluster, localCluster } from './local-cluster.js';
 export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';
 export { canConnect, freePort, readBanner } from './net.js';
