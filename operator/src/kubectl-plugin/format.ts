@@ -57,21 +57,7 @@ export function formatRequestsTable(requests: readonly AccessRequest[], opts: Ta
       (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
       (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''),
   );
-  const rows = sorted.map((r) => {
-    const row = [
-      r.metadata.name ?? '',
-      phaseCell(r),
-      r.spec.connection,
-      requesterCell(r),
-      truncate(oneLine(r.spec.operation.text), OPERATION_WIDTH),
-      r.metadata.creationTimestamp
-        ? humanDuration(opts.now.getTime() - Date.parse(r.metadata.creationTimestamp))
-        : '<unknown>',
-      expiresCell(r, opts.now),
-    ];
-    if (opts.allNamespaces) row.unshift(r.metadata.namespace ?? '');
-    return row;
-  });
+  const rows = sorted.map((r) => requestCells(r, opts));
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] as string).length)));
   return all
@@ -82,6 +68,44 @@ export function formatRequestsTable(requests: readonly AccessRequest[], opts: Ta
         .trimEnd(),
     )
     .join('\n');
+}
+
+function requestCells(r: AccessRequest, opts: TableOptions): string[] {
+  const row = [
+    r.metadata.name ?? '',
+    phaseCell(r),
+    r.spec.connection,
+    requesterCell(r),
+    truncate(oneLine(r.spec.operation.text), OPERATION_WIDTH),
+    r.metadata.creationTimestamp
+      ? humanDuration(opts.now.getTime() - Date.parse(r.metadata.creationTimestamp))
+      : '<unknown>',
+    expiresCell(r, opts.now),
+  ];
+  if (opts.allNamespaces) row.unshift(r.metadata.namespace ?? '');
+  return row;
+}
+
+/** Column widths of `requests --watch` lines after the first table (kubectl -w also keeps them fixed). */
+export function tableWidths(table: string): number[] {
+  const header = table.split('\n')[0] ?? '';
+  const widths: number[] = [];
+  const re = /\S+(?: \S+)*\s*/g;
+  for (let m = re.exec(header); m; m = re.exec(header)) widths.push(m[0].length);
+  return widths;
+}
+
+/** One request as a line of the watch output, padded to `widths` (the table's, or defaults). */
+export function formatWatchLine(r: AccessRequest, opts: TableOptions, widths?: readonly number[]): string {
+  const defaults = [32, 10, 16, 28, OPERATION_WIDTH + 3, 6, 10];
+  if (opts.allNamespaces) defaults.unshift(16);
+  const cells = requestCells(r, opts);
+  return cells
+    .map((cell, i) =>
+      i === cells.length - 1 ? cell : cell.padEnd(Math.max(widths?.[i] ?? defaults[i] ?? 0, cell.length + 3)),
+    )
+    .join('')
+    .trimEnd();
 }
 
 function phaseCell(r: AccessRequest): string {
