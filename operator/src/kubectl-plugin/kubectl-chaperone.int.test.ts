@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AccessRequest } from '@chaperone/api';
-import { type ControlPlane, startControlPlane, waitFor } from '@chaperone/testkit';
+import { type ControlPlane, freePort, startControlPlane, waitFor } from '@chaperone/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const PLUGIN = fileURLToPath(new URL('../../dist/kubectl-plugin/kubectl-chaperone.js', import.meta.url));
@@ -112,7 +112,14 @@ describe('kubectl chaperone against a real API server', () => {
     expect(none.out.stdout).toContain('kubectl chaperone approve described-1 -n team-a');
     expect(none.out.stdout).toContain('Recent Statements: not shown: no collector configured');
     // A collector nobody listens on: still the request, and the reason.
-    const down = plugin(['describe', 'described-1', '-n', NS, '--collector', 'http://127.0.0.1:9']);
+    const down = plugin([
+      'describe',
+      'described-1',
+      '-n',
+      NS,
+      '--collector',
+      `http://127.0.0.1:${await freePort()}`,
+    ]);
     expect(await down.done).toBe(0);
     expect(down.out.stdout).toMatch(
       /Recent Statements: not shown: cannot reach the collector \(ECONNREFUSED\)/,
