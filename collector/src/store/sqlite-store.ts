@@ -352,7 +352,7 @@ export class SqliteEventStore implements EventStore {
          ORDER BY time_ms DESC, session_id, seq DESC LIMIT ?`,
       ),
       activity: db.prepare(
-        `SELECT (start_ms - ?) / ? AS bucket, count(*) AS sessions, sum(denied) AS denied, sum(approved) AS approved
+        `SELECT CAST((start_ms - ?) / ? AS INTEGER) AS bucket, count(*) AS sessions, sum(denied) AS denied, sum(approved) AS approved
          FROM sessions WHERE start_ms >= ? AND start_ms < ? GROUP BY bucket ORDER BY bucket`,
       ),
       expiredOfConnection: db.prepare(

@@ -23,7 +23,7 @@ export interface PageRouteDeps extends UiAuthDeps {
   abandonedAfterMs: number;
 }
 
-/** The approvals page covers this many days, at most APPROVALS_LIMIT events. */
+/** The approvals page covers this many days (?days=N for another window), at most APPROVALS_LIMIT events. */
 export const APPROVALS_DAYS = 7;
 export const APPROVALS_LIMIT = 2_000;
 
@@ -99,10 +99,13 @@ export function registerPageRoutes(scope: FastifyInstance, deps: PageRouteDeps):
   scope.get(
     '/approvals',
     { schema: { hide: true } },
-    guarded(async (_req, reply, auditor) => {
-      const since = new Date(Date.now() - APPROVALS_DAYS * 86_400_000);
+    guarded(async (req, reply, auditor) => {
+      const raw = req.query.days;
+      const days =
+        typeof raw === 'string' && /^\d{1,4}$/.test(raw) && Number(raw) > 0 ? Number(raw) : APPROVALS_DAYS;
+      const since = new Date(Date.now() - days * 86_400_000);
       const rows = approvalRows(await store.approvalEvents({ since, limit: APPROVALS_LIMIT }));
-      return reply.type(HTML).send(renderApprovalsPage({ assets, auditor, rows, sinceDays: APPROVALS_DAYS }));
+      return reply.type(HTML).send(renderApprovalsPage({ assets, auditor, rows, sinceDays: days }));
     }),
   );
 
