@@ -655,7 +655,7 @@ export interface AccessRequestStatus {
    */
   observedGeneration?: number;
   /**
-   * Notified: approvers were notified. Decided: a decision or expiry is final and the sidecar has been told.
+   * Decided: the decision or expiry, with who decided, set once by the operator (which then records an Event on the request and on the agent pod).
    *
    * @maxItems 16
    */
