@@ -35,12 +35,14 @@ export function dueNotifications(
   config: NotificationConfig,
   recorded: ReadonlySet<string>,
 ): DueNotification[] {
-  // An event nobody could act on is not worth a message: a request first seen already decided
-  // (the operator was down the whole time) gets only the follow-up.
+  // A request that is already decided is not worth a first message, and a follow-up only follows
+  // a message that was sent (or given up): requests decided while the operator was down, or before
+  // notifications were configured, tell nobody anything.
   const event: NotificationEvent = isFinal(req) ? 'decided' : 'requested';
   const due: DueNotification[] = [];
   for (const name of targetNames(policy, config)) {
     if (recorded.has(deliveryKey(name, event))) continue;
+    if (event === 'decided' && !recorded.has(deliveryKey(name, 'requested'))) continue;
     due.push({ target: config.targets.find((t) => t.name === name), targetName: name, event });
   }
   return due;

@@ -68,6 +68,17 @@ describe('dueNotifications', () => {
     ]);
   });
 
+  it('a request decided before anyone was told: no first message and no follow-up', () => {
+    expect(
+      dueNotifications(
+        sampleRequest({ phase: 'Approved', decision: { verdict: 'Approved' } }),
+        policy,
+        config,
+        new Set(),
+      ),
+    ).toEqual([]);
+  });
+
   it('recorded deliveries are never due again; a decided request needs only the follow-up', () => {
     const recorded = recordedKeys([
       { target: 'audit', event: 'requested', state: 'Delivered' },
@@ -76,10 +87,11 @@ describe('dueNotifications', () => {
     expect(dueNotifications(sampleRequest(), policy, config, recorded).map((d) => d.targetName)).toEqual([
       'gone',
     ]);
+    // Follow-ups go where the request was announced (or tried): not to "gone", never told.
     const decided = sampleRequest({ phase: 'Expired' });
     expect(
       dueNotifications(decided, policy, config, recorded).map((d) => `${d.targetName}/${d.event}`),
-    ).toEqual(['audit/decided', 'dba-slack/decided', 'gone/decided']);
+    ).toEqual(['audit/decided', 'dba-slack/decided']);
   });
 
   it('no policy (deleted): only the all-policies targets', () => {

@@ -113,8 +113,10 @@ describe('Notifier', () => {
     );
     expect(hook.accepted()[1]?.headers['idempotency-key']).toBe('0b5c-uid/decided');
     expect(JSON.parse(slack.accepted()[1]?.body ?? '').text).toContain('Approved by alice');
+    await until('the follow-ups recorded', () => writes.at(-1)?.length === 8);
     await notifier.close();
-    expect(writes.at(-1)).toHaveLength(8);
+    // Each target got exactly one of each.
+    expect([slack, teams, hook].map((r) => r.accepted().length)).toEqual([2, 2, 2]);
 
     const metrics = await registry.metrics();
     expect(metrics).toMatch(

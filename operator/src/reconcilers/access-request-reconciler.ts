@@ -58,6 +58,10 @@ function recordDecision(req: AccessRequest, now: Date): ReconcileOutcome<AccessR
   const comment = decision.comment ? `: ${JSON.stringify(decision.comment)}` : '';
   const message = `${phase}${by}${comment}; ${req.spec.operation.type} ${req.spec.operation.class ?? 'operation'} on ${req.spec.connection}`;
   const event: EventSpec = { type: phase === 'Approved' ? 'Normal' : 'Warning', reason: phase, message };
+  // Decisions from before this operator version (an upgrade) get the condition without Events:
+  // an Event about a pod that finished long ago is noise.
+  const decidedAt = Date.parse(decision.at ?? '');
+  const recent = !Number.isFinite(decidedAt) || now.getTime() - decidedAt < RECENT_DECISION_MS;
   return {
     status: {
       ...gen,
@@ -67,10 +71,13 @@ function recordDecision(req: AccessRequest, now: Date): ReconcileOutcome<AccessR
         now,
       ),
     },
-    events: [event],
-    relatedEvents: onPod(req, event),
+    events: recent ? [event] : [],
+    relatedEvents: recent ? onPod(req, event) : [],
   };
 }
+
+/** A decision older than this when the operator first sees it is recorded without Events. */
+export const RECENT_DECISION_MS = 10 * 60_000;
 
 export function reconcileAccessRequest(
   req: AccessRequest,
