@@ -91,3 +91,15 @@ describe('describe output', () => {
     expect(line.indexOf('orders-db ')).toBe(table.split('\n')[0]?.indexOf('CONNECTION'));
   });
 });
+
+describe('the requests table', () => {
+  it('escapes terminal control sequences in the operation', () => {
+    const hostile = {
+      ...req,
+      spec: { ...req.spec, operation: { ...req.spec.operation, text: 'SELECT "\u001b[2J"' } },
+    };
+    const out = formatRequestsTable([hostile], { now: NOW, allNamespaces: false });
+    expect(out).not.toContain('\u001b');
+    expect(out).toContain('\\x1b[2J');
+  });
+});

@@ -3,6 +3,9 @@
 
 import type { AccessRequest } from '@chaperone/api';
 import { humanDuration } from './format.js';
+import { printable } from './printable.js';
+
+export { printable };
 
 /** A statement or command of the session, as the collector's auditor API returns it. */
 export interface RecentStatement {
@@ -51,17 +54,6 @@ export function recentStatements(events: readonly unknown[], max = RECENT_STATEM
     });
   }
   return out.slice(-max);
-}
-
-// C0 (but tab and newline), DEL and C1, built from code points so the source holds none of them.
-const CONTROL = new RegExp(
-  `[${String.fromCharCode(0)}-${String.fromCharCode(8)}${String.fromCharCode(11)}-${String.fromCharCode(31)}${String.fromCharCode(127)}-${String.fromCharCode(159)}]`,
-  'g',
-);
-
-/** Control characters from recorded text would drive the approver's terminal: show them escaped. */
-export function printable(text: string): string {
-  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 function indent(text: string, by: string): string {

@@ -1,6 +1,7 @@
 // What `kubectl chaperone` prints, pure: the requests table, the outcome of a decision, API errors.
 
 import type { AccessRequest } from '@chaperone/api';
+import { printable } from './printable.js';
 
 /** Kubernetes' duration.HumanDuration (what kubectl shows in AGE columns). */
 export function humanDuration(ms: number): string {
@@ -128,8 +129,9 @@ function expiresCell(r: AccessRequest, now: Date): string {
   return left > 0 ? `in ${humanDuration(left)}` : `${humanDuration(-left)} ago`;
 }
 
+/** One line of recorded text, control characters escaped: they would drive the approver's terminal. */
 function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return printable(text.replace(/\s+/g, ' ').trim());
 }
 
 function truncate(text: string, width: number): string {

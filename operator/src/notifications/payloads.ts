@@ -114,7 +114,11 @@ export function slackPayload(m: NotificationMessage): { text: string; blocks: un
       mrkdwn(escapeSlack(`AccessRequest ${m.request.namespace}/${m.request.name} · ${m.commands.describe}`)),
     ],
   });
-  return { text: clip(headline(m), SLACK_LIMITS.sectionText), blocks: blocks.slice(0, SLACK_LIMITS.blocks) };
+  // The fallback text is mrkdwn too (notifications, clients without blocks).
+  return {
+    text: clip(escapeSlack(headline(m)), SLACK_LIMITS.sectionText),
+    blocks: blocks.slice(0, SLACK_LIMITS.blocks),
+  };
 }
 
 function textRun(text: string, extra: Record<string, unknown> = {}) {
