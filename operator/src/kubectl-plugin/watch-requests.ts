@@ -22,6 +22,20 @@ const GROUP = 'chaperone.dev';
 const VERSION = 'v1alpha1';
 const PLURAL = 'accessrequests';
 
+/** 429 (the API server busy or starting) and 5xx are retried a few times, as kubectl does. */
+async function withRetries<T>(fn: () => Promise<T>, err: (text: string) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const code = e instanceof k8s.ApiException ? e.code : undefined;
+      if (attempt >= 10 || code === undefined || (code !== 429 && code < 500)) throw e;
+      if (attempt === 3) err(`the API server answered ${code}; retrying`);
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
+    }
+  }
+}
+
 export async function watchRequests(opts: WatchOptions): Promise<number> {
   const api = opts.kc.makeApiClient(k8s.CustomObjectsApi);
   const path = opts.allNamespaces
@@ -38,17 +52,20 @@ export async function watchRequests(opts: WatchOptions): Promise<number> {
     current?.abort();
   });
 
+  const listOnce = () =>
+    opts.allNamespaces
+      ? api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+      : api.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: opts.namespace,
+          plural: PLURAL,
+        });
   const list = async (first: boolean): Promise<string> => {
-    const res = (
-      opts.allNamespaces
-        ? await api.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
-        : await api.listNamespacedCustomObject({
-            group: GROUP,
-            version: VERSION,
-            namespace: opts.namespace,
-            plural: PLURAL,
-          })
-    ) as { items?: AccessRequest[]; metadata?: { resourceVersion?: string } };
+    const res = (await withRetries(listOnce, opts.err)) as {
+      items?: AccessRequest[];
+      metadata?: { resourceVersion?: string };
+    };
     const items = (res.items ?? []).filter((r) => opts.all || isPending(r));
     if (first) {
       if (items.length > 0) {
