@@ -46,6 +46,7 @@ export const NAMED_TYPES: Readonly<Record<string, Readonly<Record<string, string
     'spec.masking.kubernetes': 'KubernetesMasking',
     'spec.approval': 'ApprovalSpec',
     'spec.approval.approvers': 'Approvers',
+    'spec.approval.notify[]': 'NotifyTarget',
     'spec.recording': 'RecordingSpec',
     'status.appliesTo': 'PolicyAppliesTo',
   },
@@ -59,6 +60,7 @@ export const NAMED_TYPES: Readonly<Record<string, Readonly<Record<string, string
     'spec.operation': 'PausedOperation',
     'status.decision': 'AccessDecision',
     'status.approvals[]': 'Approval',
+    'status.notifications[]': 'NotificationDelivery',
   },
 };
 

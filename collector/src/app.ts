@@ -11,6 +11,7 @@ import { registerIngestRoutes } from './ingest/routes.js';
 import { type CollectorMetrics, createCollectorMetrics } from './metrics.js';
 import type { EventStore, RetentionPolicy, RetentionResult } from './store/event-store.js';
 import { openStore, parseStoreLocation } from './store/open-store.js';
+import { DEFAULT_ABANDONED_AFTER_MS } from './store/session-state.js';
 import { registerUi } from './ui/index.js';
 
 export const COLLECTOR_VERSION = '0.1.0';
@@ -38,6 +39,8 @@ export interface CollectorConfig {
   retention?: RetentionPolicy;
   /** How often retention runs (default 1 h; the first run is right after start). */
   retentionIntervalMs?: number;
+  /** A session without session.end and without an event for this long shows as abandoned (default 1 h). */
+  abandonedAfterMs?: number;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -175,8 +178,9 @@ export async function buildCollector(config: CollectorConfig): Promise<Collector
     maxBatchEvents: config.maxBatchEvents ?? DEFAULT_MAX_BATCH_EVENTS,
     bindServiceAccount: config.bindServiceAccount ?? true,
   });
-  registerAuditorRoutes(app, { store, auth: auditorAuth, metrics });
-  registerUi(app, { store, auth: auditorAuth, metrics });
+  const abandonedAfterMs = config.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS;
+  registerAuditorRoutes(app, { store, auth: auditorAuth, metrics, abandonedAfterMs });
+  registerUi(app, { store, auth: auditorAuth, metrics, abandonedAfterMs });
   if (!auditorAuth.configured) {
     app.log.warn('no auditor authentication configured: the auditor API refuses every request');
   }

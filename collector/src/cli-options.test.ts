@@ -88,7 +88,11 @@ describe('parseCliArgs', () => {
       session: undefined,
       from: new Date('2025-01-01T00:00:00Z'),
       to: undefined,
+      abandonedAfterMs: 3_600_000,
       json: true,
+    });
+    expect(parseCliArgs(['verify', '--db', 'sqlite:/x', '--abandoned-after', '15m'])).toMatchObject({
+      abandonedAfterMs: 900_000,
     });
     expect(parseCliArgs(['migrate', '--db', 'sqlite:/x'])).toEqual({ command: 'migrate', db: 'sqlite:/x' });
   });

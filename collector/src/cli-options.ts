@@ -6,7 +6,7 @@ import { parseStoreLocation } from './store/open-store.js';
 
 export const USAGE = `Usage:
   chaperone-collector serve --db sqlite:PATH|postgres://… [options]   (or $CHAPERONE_COLLECTOR_DB)
-  chaperone-collector verify --db … [--session ID | --from TIME --to TIME] [--json]
+  chaperone-collector verify --db … [--session ID | --from TIME --to TIME] [--abandoned-after DUR] [--json]
   chaperone-collector migrate --db …
 
 serve options:
@@ -22,6 +22,8 @@ serve options:
   --auditor-group G           repeatable or comma-separated; OIDC auditors need one of them
   --retention SPEC            e.g. orders-db=30d,*=90d (age of a session's last event)
   --retention-interval DUR    default 1h
+  --abandoned-after DUR       a session without session.end and without an event for this long is
+                              shown as abandoned (its sidecar most likely died); default 1h
   --max-body-bytes N          default 8388608
   --max-batch-events N        default 1000
   --log-level LEVEL           default info
@@ -44,6 +46,7 @@ export interface ServeOptions {
   auditorGroups: string[];
   retention?: RetentionPolicy;
   retentionIntervalMs: number;
+  abandonedAfterMs: number;
   maxBodyBytes: number;
   maxBatchEvents: number;
   logLevel: string;
@@ -55,6 +58,7 @@ export interface VerifyOptions {
   session?: string;
   from?: Date;
   to?: Date;
+  abandonedAfterMs: number;
   json: boolean;
 }
 
@@ -124,6 +128,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
           'auditor-group': { type: 'string', multiple: true, default: [] },
           retention: { type: 'string' },
           'retention-interval': { type: 'string', default: '1h' },
+          'abandoned-after': { type: 'string', default: '1h' },
           'max-body-bytes': { type: 'string' },
           'max-batch-events': { type: 'string' },
           'log-level': { type: 'string', default: 'info' },
@@ -171,6 +176,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       auditorGroups,
       retention: v.retention ? wrap(() => parseRetention(v.retention!)) : undefined,
       retentionIntervalMs: wrap(() => parseDuration(v['retention-interval'])),
+      abandonedAfterMs: wrap(() => parseDuration(v['abandoned-after'])),
       maxBodyBytes: positiveInt('max-body-bytes', v['max-body-bytes'], 8 * 1024 * 1024),
       maxBatchEvents: positiveInt('max-batch-events', v['max-batch-events'], 1000),
       logLevel: v['log-level'],
@@ -186,6 +192,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
           session: { type: 'string' },
           from: { type: 'string' },
           to: { type: 'string' },
+          'abandoned-after': { type: 'string', default: '1h' },
           json: { type: 'boolean', default: false },
         },
       }),
@@ -197,6 +204,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       session: v.session,
       from: time('from', v.from),
       to: time('to', v.to),
+      abandonedAfterMs: wrap(() => parseDuration(v['abandoned-after'])),
       json: v.json,
     };
   }

@@ -39,6 +39,7 @@ async function serve(o: ServeOptions): Promise<void> {
     retentionIntervalMs: o.retentionIntervalMs,
     maxBodyBytes: o.maxBodyBytes,
     maxBatchEvents: o.maxBatchEvents,
+    abandonedAfterMs: o.abandonedAfterMs,
     logger: { level: o.logLevel },
   });
   const { app } = collector;
@@ -104,13 +105,22 @@ async function verify(o: VerifyOptions): Promise<number> {
         throw new AccessError(`no session ${o.session} in ${describeStoreLocation(location)}`);
       const v = await verifySession(store, o.session);
       if (o.json) process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-      else process.stdout.write(`${describeVerification(v).join('\n')}\n`);
+      else
+        process.stdout.write(
+          `${describeVerification(v, { abandonedAfterMs: o.abandonedAfterMs }).join('\n')}\n`,
+        );
       return v.ok ? 0 : 1;
     }
-    const report = await verifyRange(store, { from: o.from, to: o.to });
+    const report = await verifyRange(store, { from: o.from, to: o.to, abandonedAfterMs: o.abandonedAfterMs });
     if (o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {
-      for (const b of report.broken) process.stdout.write(`${describeVerification(b).join('\n')}\n`);
+      const liveness = { abandonedAfterMs: o.abandonedAfterMs };
+      for (const b of report.broken)
+        process.stdout.write(`${describeVerification(b, liveness).join('\n')}\n`);
+      if (report.abandoned.length > 0)
+        process.stdout.write(
+          `${report.abandoned.length} session(s) abandoned (no session.end and no event for longer than --abandoned-after; their sidecar most likely died): ${report.abandoned.join(', ')}\n`,
+        );
       const scope =
         o.from || o.to ? ` active between ${report.from ?? 'the beginning'} and ${report.to ?? 'now'}` : '';
       process.stdout.write(

@@ -271,7 +271,7 @@ describe('collector faults (SQLite, one process)', () => {
     const empty = await runVerify(['--db', `sqlite:${join(dir, 'empty.db')}`]);
     expect(empty).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/has schema version 0, this tool reads 1/),
+      stderr: expect.stringMatching(/has schema version 0, this tool reads 2/),
     });
   });
 });

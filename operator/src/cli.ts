@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 // chaperone-operator run — one replica of the operator (reconcilers, webhooks, credential broker).
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { parseNotificationConfig } from './notifications/notification-config.js';
 import { jsonLog, startOperator } from './operator-process.js';
 
 const USAGE = `usage: chaperone-operator run --namespace NS --pod-name NAME --service-account SA
          --service-name SVC --sidecar-image IMAGE [--collector-url URL] [--broker-url URL]
          [--https-port 9443] [--metrics-port 8080] [--webhook-configuration chaperone]
          [--tls-secret chaperone-operator-tls | --cert-dir DIR] [--kubeconfig FILE]
-         [--previous-sidecar-image IMAGE ...] [--no-leader-election] [--extra-cert-ip IP ...]`;
+         [--previous-sidecar-image IMAGE ...] [--no-leader-election] [--extra-cert-ip IP ...]
+         [--notifications-config FILE]`;
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] !== 'run') {
@@ -34,6 +38,7 @@ async function main(argv: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       'no-leader-election': { type: 'boolean' },
       'extra-cert-ip': { type: 'string', multiple: true },
+      'notifications-config': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -48,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(`missing ${missing.map((m) => `--${m}`).join(', ')}\n${USAGE}`);
     return 2;
   }
+  // Approver notifications: targets and retry settings (JSON or YAML, rendered by the chart).
+  const notifications = values['notifications-config']
+    ? parseNotificationConfig(parseYaml(readFileSync(values['notifications-config'], 'utf8')))
+    : undefined;
   const kubeConfig = new k8s.KubeConfig();
   if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromDefault();
@@ -67,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
     ...(values['tls-secret'] ? { tlsSecret: values['tls-secret'] } : {}),
     ...(values['cert-dir'] ? { certDir: values['cert-dir'] } : {}),
     ...(values['no-leader-election'] ? { leaderElection: false as const } : {}),
+    ...(notifications ? { notifications } : {}),
     // Outside a cluster (the demo), the API server calls the webhooks at https://127.0.0.1:PORT.
     ...(values['extra-cert-ip']?.length ? { extraCertNames: { ipAddresses: values['extra-cert-ip'] } } : {}),
   });

@@ -17,12 +17,19 @@ import {
   type ServingCertificateMaterial,
   startCertificateWatch,
 } from './certs/index.js';
-import { ControllerManager, type LeaderElectionSettings } from './controller/index.js';
+import {
+  ControllerManager,
+  coreV1EventSink,
+  EventRecorder,
+  type LeaderElectionSettings,
+} from './controller/index.js';
 import { PostgresRoleIssuer } from './credentials/index.js';
 import type { InjectionConfig } from './injection/build-patch.js';
 import { createInjectionHandler } from './injection/injection-webhook.js';
 import { injectedPodProblems } from './injection/verify-injected-pod.js';
 import { RoleJanitor } from './jit/role-janitor.js';
+import type { NotificationConfig } from './notifications/notification-config.js';
+import { requestedEvents } from './notifications/request-events.js';
 import {
   APPROVAL_WEBHOOK_PATH,
   DEFAULT_HTTPS_PORT,
@@ -62,6 +69,8 @@ export interface OperatorOptions {
   leaderElection?: LeaderElectionSettings | false;
   janitor?: { intervalMs?: number; dropAfterMs?: number; podGoneGraceMs?: number };
   connectionRecheckAfterMs?: number;
+  /** Approver notifications (chaperone-operator run --notifications-config FILE). */
+  notifications?: NotificationConfig;
   log?: Logger;
 }
 
@@ -135,6 +144,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
     ...(opts.connectionRecheckAfterMs !== undefined
       ? { connectionRecheckAfterMs: opts.connectionRecheckAfterMs }
       : {}),
+    ...(opts.notifications ? { notifications: opts.notifications } : {}),
     onLeadershipChange: async (leading: boolean) => {
       if (leading) {
         rotation = certManager?.startRotationLoop({
@@ -222,6 +232,13 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       },
     }),
   );
+  // Every replica's broker creates requests, so every replica announces its own (Events; the
+  // leader's notifier does the messages).
+  const requestEvents = new EventRecorder({
+    sink: coreV1EventSink(core),
+    reportingInstance: opts.podName,
+    log,
+  });
   const broker = new CredentialBroker({
     store,
     operatorNamespace: namespace,
@@ -239,12 +256,14 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
         type: c.type,
         description: c.description,
       }),
-    onAccessRequest: (identity, ar) =>
+    onAccessRequest: (identity, ar) => {
       log('info', 'access request created', {
         pod: `${identity.namespace}/${identity.pod.name}`,
         accessRequest: `${ar.metadata.namespace}/${ar.metadata.name}`,
         rule: ar.spec.rule,
-      }),
+      });
+      for (const { object, event } of requestedEvents(ar)) void requestEvents.record(object, event);
+    },
   });
   registerBrokerRoutes(server.app, {
     broker,
@@ -278,6 +297,7 @@ export async function startOperator(opts: OperatorOptions): Promise<RunningOpera
       broker.shutdown();
       await server?.close();
       await manager.stop();
+      await requestEvents.close();
       rotation?.stop();
       await janitor.stop();
       await new Promise<void>((resolve) => metricsServer.close(() => resolve()));

@@ -2,7 +2,9 @@
 // opted-in namespace is injected; the sidecar, run as a local process with exactly the injected
 // container's arguments and a TokenRequest token bound to that pod, gets its policy and a JIT role
 // from the broker; psql through it sees masked rows; a guarded UPDATE waits for an AccessRequest
-// that an approver releases with kubectl; the role is disabled after its TTL and after the pod goes.
+// that an approver releases with kubectl, while Slack, Teams and webhook receivers on 127.0.0.1 get
+// one notification each and then the follow-up; the role is disabled after its TTL and after the
+// pod goes.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +30,13 @@ import {
 import { KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutatingWebhookConfiguration } from './admission/webhook-configuration.js';
+import { type LocalReceiver, startLocalReceiver } from './notifications/local-receiver.test-support.js';
+import { parseNotificationConfig } from './notifications/notification-config.js';
+import {
+  slackViolations,
+  teamsViolations,
+  webhookViolations,
+} from './notifications/payload-contracts.test-support.js';
 import { type RunningOperator, startOperator } from './operator-process.js';
 
 const OP_NS = 'chaperone-system';
@@ -42,6 +51,30 @@ let httpsPorts: number[] = [];
 let alice: TestUser; // dba: an approver
 let mallory: TestUser; // not an approver
 let listenPort: number;
+// Approver notification receivers: Slack fails twice before it accepts.
+let slack: LocalReceiver;
+let teams: LocalReceiver;
+let hook: LocalReceiver;
+const SIGNING_KEY = 'whsec-int-test-signing-key';
+const SLACK_TOKEN = 'T0INT/B0INT/slack-url-token';
+const operatorLogs: string[] = [];
+const notificationConfig = () =>
+  parseNotificationConfig({
+    allowHttp: true,
+    collectorUrl: 'https://audit.example.test',
+    retry: { attempts: 5, baseDelayMs: 100, maxDelayMs: 400, timeoutMs: 5_000 },
+    targets: [
+      {
+        name: 'audit-hook',
+        type: 'webhook',
+        secretName: 'chaperone-notify',
+        urlKey: 'webhook',
+        allPolicies: true,
+      },
+      { name: 'dba-slack', type: 'slack', secretName: 'chaperone-notify', urlKey: 'slack' },
+      { name: 'ops-teams', type: 'teams', secretName: 'chaperone-notify', urlKey: 'teams' },
+    ],
+  });
 
 const kubectl = async (args: string[], opts: { user?: TestUser; input?: string } = {}) => {
   const r = await cp.kubectl(args, opts);
@@ -72,7 +105,9 @@ async function startReplica(name: string, httpsPort: number): Promise<RunningOpe
     brokerUrl: `https://127.0.0.1:${httpsPorts[1]}`,
     leaderElection: { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 },
     janitor: { intervalMs: 500, dropAfterMs: 3_600_000, podGoneGraceMs: 0 },
+    notifications: notificationConfig(),
     log: (level, message, fields) => {
+      operatorLogs.push(`${name} ${level} ${message} ${JSON.stringify(fields ?? {})}`);
       if (process.env.CHAPERONE_TEST_LOG) console.error(name, level, message, JSON.stringify(fields ?? {}));
     },
   });
@@ -97,6 +132,35 @@ beforeAll(async () => {
       ttl: '1m',
     }),
   });
+  [slack, teams, hook] = await Promise.all([
+    startLocalReceiver({ failFirst: 2 }),
+    startLocalReceiver(),
+    startLocalReceiver(),
+  ]);
+  // The platform team's Secret and the policy's choice of targets (the webhook is for all policies).
+  await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'chaperone-notify', namespace: OP_NS },
+      stringData: {
+        slack: `${slack.url}/services/${SLACK_TOKEN}`,
+        teams: `${teams.url}/workflows/teams-url-sig`,
+        webhook: `${hook.url}/chaperone`,
+        signingKey: SIGNING_KEY,
+      },
+    }),
+  });
+  await kubectl([
+    'patch',
+    'accesspolicy',
+    'orders-agents',
+    '-n',
+    NS,
+    '--type=merge',
+    '-p',
+    '{"spec":{"approval":{"notify":[{"target":"dba-slack"},{"target":"ops-teams"}]}}}',
+  ]);
   // Two replicas: the first to start takes the Lease and writes the certificate; the second waits for it.
   const first = startReplica('operator-0', httpsPorts[0] as number);
   operators.push(await first);
@@ -121,7 +185,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(sidecars.map((s) => s.stop()));
   await Promise.all(operators.map((o) => o.stop()));
-  await Promise.all([cp?.stop(), pg?.stop()]);
+  await Promise.all([cp?.stop(), pg?.stop(), slack?.close(), teams?.close(), hook?.close()]);
   // Kubeconfigs with ServiceAccount tokens and the sidecars' spools: nothing of it may stay behind.
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -248,6 +312,69 @@ describe('operator, broker and sidecar together', () => {
     expect(r.stderr).toContain('42501');
   });
 
+  async function checkNotifications(ar: AccessRequest): Promise<void> {
+    const uid = ar.metadata.uid ?? '';
+    const stored = await waitFor(
+      'all notifications recorded',
+      async () => {
+        const got = await json<AccessRequest>(['get', 'accessrequest', ar.metadata.name ?? '', '-n', NS]);
+        return (got.status?.notifications ?? []).length === 6 ? got : undefined;
+      },
+      30_000,
+    );
+    expect(stored.status?.notifications?.every((n) => n.state === 'Delivered')).toBe(true);
+    expect(
+      stored.status?.notifications?.find((n) => n.target === 'dba-slack' && n.event === 'requested')
+        ?.attempts,
+    ).toBe(3);
+    // Exactly one of each per target, in its documented shape; the flaky Slack got it once.
+    for (const event of ['requested', 'decided']) {
+      expect(hook.accepted().filter((m) => m.headers['idempotency-key'] === `${uid}/${event}`)).toHaveLength(
+        1,
+      );
+    }
+    expect(slack.received.map((m) => m.status).slice(0, 3)).toEqual([503, 503, 200]);
+    expect(slack.accepted()).toHaveLength(2);
+    expect(teams.accepted()).toHaveLength(2);
+    for (const m of slack.accepted()) expect(slackViolations(JSON.parse(m.body))).toEqual([]);
+    for (const m of teams.accepted()) expect(teamsViolations(JSON.parse(m.body))).toEqual([]);
+    for (const m of hook.accepted()) expect(webhookViolations(m.body, m.headers, SIGNING_KEY)).toEqual([]);
+    const [first, followUp] = slack.accepted().map((m) => JSON.stringify(JSON.parse(m.body)));
+    expect(first).toContain(`kubectl chaperone approve ${ar.metadata.name} -n ${NS}`);
+    expect(first).toContain('write-needs-approval');
+    expect(first).toContain(`https://audit.example.test/ui/sessions/`);
+    expect(followUp).toContain('Approved by alice');
+    // Kubernetes-native signals: Events on the request and on the agent pod, created and decided.
+    const events = await waitFor(
+      'the decision Events',
+      async () => {
+        const list = await json<{
+          items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[];
+        }>(['get', 'events', '-n', NS]);
+        const reasons = (kind: string, name: string) =>
+          list.items
+            .filter((e) => e.involvedObject.kind === kind && e.involvedObject.name === name)
+            .map((e) => e.reason);
+        const onRequest = reasons('AccessRequest', ar.metadata.name ?? '');
+        const onPod = reasons('Pod', ar.spec.requester.pod?.name ?? '');
+        return ['ApprovalRequested', 'Approved', 'Notified'].every((r) => onRequest.includes(r)) &&
+          ['ApprovalRequested', 'Approved'].every((r) => onPod.includes(r))
+          ? list
+          : undefined;
+      },
+      30_000,
+    );
+    // The webhook URLs and the signing key appear in no Event, status or log line.
+    const everything = JSON.stringify({
+      events,
+      stored,
+      logs: operatorLogs,
+      all: await kubectl(['get', 'events', '-A', '-o', 'json']),
+    });
+    for (const secret of [SIGNING_KEY, SLACK_TOKEN, 'teams-url-sig', `${hook.url}/chaperone`])
+      expect(everything).not.toContain(secret);
+  }
+
   it('pauses an UPDATE until an approver approves the AccessRequest with kubectl', async () => {
     const update = psql(`UPDATE orders SET status = 'shipped' WHERE id = 1`);
     const ar = await waitFor('an AccessRequest', async () => {
@@ -276,7 +403,8 @@ describe('operator, broker and sidecar together', () => {
     const decided = await json<AccessRequest>(['get', 'accessrequest', name, '-n', NS]);
     expect(decided.status?.phase).toBe('Approved');
     expect(decided.status?.decision?.by).toBe('alice');
-  });
+    await checkNotifications(decided);
+  }, 60_000);
 
   it('keeps a waiting statement through a restart of the broker replica it talks to', async () => {
     const update = psql(`UPDATE orders SET status = 'packed' WHERE id = 2`);
@@ -569,6 +697,14 @@ spec:
       },
     } as AccessRequest;
     await kubectl(['apply', '-f', '-'], { input: JSON.stringify(ar) });
+    const created = await waitFor(
+      'the request’s notifications recorded by the leader',
+      async () => {
+        const got = await json<AccessRequest>(['get', 'accessrequest', 'leader-change', '-n', NS]);
+        return (got.status?.notifications ?? []).length === 3 ? got : undefined;
+      },
+      20_000,
+    );
     await leader?.stop();
     operators = operators.filter((o) => o !== leader);
     await waitFor('the other replica to lead', async () => operators[0]?.isLeader, 20_000);
@@ -581,6 +717,18 @@ spec:
       30_000,
     );
     expect(expired.status?.decision).toBeUndefined();
+    // The new leader sent the follow-up and nothing it found recorded: one of each, per target.
+    const uid = created.metadata.uid;
+    await waitFor(
+      'the expiry follow-up',
+      async () => hook.accepted().some((m) => m.headers['idempotency-key'] === `${uid}/decided`),
+      20_000,
+    );
+    for (const event of ['requested', 'decided']) {
+      expect(hook.accepted().filter((m) => m.headers['idempotency-key'] === `${uid}/${event}`)).toHaveLength(
+        1,
+      );
+    }
   }, 60_000);
 });
 

@@ -395,6 +395,12 @@ export interface ApprovalSpec {
    * @default "10m"
    */
   timeout?: string;
+  /**
+   * Where approvers hear of this policy's AccessRequests: when one is created, and again when it is decided or expires. Each entry names a target of the operator's notification configuration (Helm value notifications.targets), where the platform team keeps the service (slack, teams or webhook) and the Secret with its webhook URL and signing key: a policy chooses who hears, never where secrets point. Targets configured with allPolicies are notified as well. A target the operator does not know is reported as an Event on the request, and the approval still waits.
+   *
+   * @maxItems 8
+   */
+  notify?: NotifyTarget[];
 }
 /**
  * Users and groups (as the API server authenticates them) who may decide this policy's AccessRequests. The requester can never approve their own request.
@@ -412,6 +418,15 @@ export interface Approvers {
    * @maxItems 32
    */
   users?: string[];
+}
+/**
+ * One notification target.
+ */
+export interface NotifyTarget {
+  /**
+   * Name of a target in the operator's notification configuration, e.g. dba-slack.
+   */
+  target: string;
 }
 /**
  * What the sidecar records for sessions under this policy.
@@ -630,11 +645,17 @@ export interface AccessRequestStatus {
    */
   approvals?: Approval[];
   /**
+   * Delivery of the approver notifications, one entry per target and event, written by the operator's leader so that a restart or a new leader does not send a delivered notification again. Never holds a webhook URL or key.
+   *
+   * @maxItems 32
+   */
+  notifications?: NotificationDelivery[];
+  /**
    * The metadata.generation this status was computed from.
    */
   observedGeneration?: number;
   /**
-   * Notified: approvers were notified. Decided: a decision or expiry is final and the sidecar has been told.
+   * Decided: the decision or expiry, with who decided, set once by the operator (which then records an Event on the request and on the agent pod).
    *
    * @maxItems 16
    */
@@ -689,6 +710,35 @@ export interface Approval {
    * Note from the approver.
    */
   comment?: string;
+}
+/**
+ * One notification's delivery.
+ */
+export interface NotificationDelivery {
+  /**
+   * Name of the notification target.
+   */
+  target: string;
+  /**
+   * requested (the request was created) or decided (approved, denied or expired).
+   */
+  event: 'requested' | 'decided';
+  /**
+   * Delivered, or Failed after the last retry.
+   */
+  state: 'Delivered' | 'Failed';
+  /**
+   * HTTP attempts made.
+   */
+  attempts?: number;
+  /**
+   * When it was delivered or given up.
+   */
+  at?: string;
+  /**
+   * Why the last attempt failed (status code or network error; never the URL).
+   */
+  message?: string;
 }
 
 /**

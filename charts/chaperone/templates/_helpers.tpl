@@ -109,3 +109,18 @@ seccompProfile:
 {{- fail "webhook.configurationName must not be empty" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The operator's notification configuration as JSON (parsed by the operator, which checks every field). */}}
+{{- define "chaperone.notificationsConfig" -}}
+{{- $n := .Values.notifications -}}
+{{- $targets := list -}}
+{{- range $n.targets -}}
+{{- $t := dict "name" .name "type" .type "secretName" .secretName "allPolicies" (default false .allPolicies) -}}
+{{- with .urlKey }}{{- $_ := set $t "urlKey" . -}}{{- end -}}
+{{- with .signingKeyKey }}{{- $_ := set $t "signingKeyKey" . -}}{{- end -}}
+{{- $targets = append $targets $t -}}
+{{- end -}}
+{{- $cfg := dict "targets" $targets "retry" $n.retry -}}
+{{- with $n.collectorUrl }}{{- $_ := set $cfg "collectorUrl" . -}}{{- end -}}
+{{- toJson $cfg -}}
+{{- end -}}

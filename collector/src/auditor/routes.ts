@@ -11,7 +11,9 @@ import {
   type DecisionFilter,
   type EventStore,
   type SessionQuery,
+  type SessionSummary,
 } from '../store/event-store.js';
+import { sessionState } from '../store/session-state.js';
 import { verifyRange, verifySession } from '../verify/chain.js';
 import { decodeCursor, encodeCursor, parseTimeRange } from './cursor.js';
 import { sessionSummarySchema, verifyResponseSchema } from './schemas.js';
@@ -20,6 +22,8 @@ export interface AuditorRouteOptions {
   store: EventStore;
   auth: AuditorAuthenticator;
   metrics: CollectorMetrics;
+  /** See session-state.ts; default 1 h. */
+  abandonedAfterMs?: number;
 }
 
 declare module 'fastify' {
@@ -43,6 +47,10 @@ const badRequest = (reply: FastifyReply, message: string) =>
 
 export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOptions): void {
   const { store } = opts;
+  const withState = (s: SessionSummary) => ({
+    ...s,
+    state: sessionState(s, new Date(), opts.abandonedAfterMs),
+  });
 
   app.register(async (scope) => {
     scope.addHook('onRequest', async (req, reply) => {
@@ -139,7 +147,7 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
         }
         const page = await store.searchSessions(query);
         return {
-          sessions: page.sessions,
+          sessions: page.sessions.map(withState),
           nextCursor: page.nextCursor ? encodeCursor(page.nextCursor) : null,
         };
       },
@@ -187,7 +195,7 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
         const next = last && rows.length === req.query.limit && last.seq < session.lastSeq ? last.seq : null;
         // The stored texts are JSON already: splice them in instead of parsing and re-serializing.
         reply.type('application/json');
-        return `{"session":${JSON.stringify(session)},"events":[${rows.map((r) => r.canonical).join(',')}],"nextAfterSeq":${next}}`;
+        return `{"session":${JSON.stringify(withState(session))},"events":[${rows.map((r) => r.canonical).join(',')}],"nextAfterSeq":${next}}`;
       },
     );
 

@@ -19,6 +19,12 @@ export const sessionSummarySchema = {
     startTime: { type: 'string', format: 'date-time' },
     endTime: { type: 'string', format: 'date-time', description: 'time of the latest stored event' },
     ended: { type: 'boolean', description: 'a session.end event is stored' },
+    state: {
+      type: 'string',
+      enum: ['running', 'ended', 'abandoned'],
+      description:
+        'ended: a session.end is stored; abandoned: none, and no event for longer than --abandoned-after (the sidecar most likely died); running otherwise',
+    },
     endReason: { type: ['string', 'null'] },
     events: { type: 'integer' },
     lastSeq: { type: 'integer' },
@@ -57,6 +63,7 @@ export const sessionVerificationSchema = {
     events: { type: 'integer' },
     lastSeq: { type: 'integer' },
     ended: { type: 'boolean' },
+    lastEventTime: { type: ['string', 'null'] },
     problems: { type: 'array', items: problemSchema },
   },
 } as const;

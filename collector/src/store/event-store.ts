@@ -84,6 +84,15 @@ export interface StoredEvent {
   canonical: string;
 }
 
+/** Sessions started in one bucket of the activity chart, with their denials and approvals. */
+export interface ActivityBucket {
+  /** Start of the bucket, epoch ms. */
+  startMs: number;
+  sessions: number;
+  denied: number;
+  approved: number;
+}
+
 /** Keep sessions whose last event is younger than the age given for their connection. */
 export interface RetentionPolicy {
   perConnection: ReadonlyMap<string, number>;
@@ -122,6 +131,10 @@ export interface EventStore {
   getSession(sessionId: string): Promise<SessionSummary | undefined>;
   /** Events of a session in seq order, from the first seq greater than `afterSeq`. */
   sessionEvents(sessionId: string, opts: { afterSeq?: number; limit: number }): Promise<StoredEvent[]>;
+  /** approval.requested and approval.decided events at or after `since`, newest first. */
+  approvalEvents(opts: { since: Date; limit: number }): Promise<StoredEvent[]>;
+  /** Sessions started in [from, to), counted per bucket of bucketMs (empty buckets omitted). */
+  activity(opts: { from: Date; to: Date; bucketMs: number }): Promise<ActivityBucket[]>;
   applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionResult>;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import {
+  type ActivityBucket,
   type AppendResult,
   type EventStore,
   type MigrationResult,
@@ -293,6 +294,47 @@ export class PostgresEventStore implements EventStore {
       [sessionId, opts.afterSeq ?? -1, opts.limit],
     );
     return rows.map((r) => ({ sessionId: r.session_id, seq: r.seq, hash: r.hash, canonical: r.canonical }));
+  }
+
+  async approvalEvents(opts: { since: Date; limit: number }): Promise<StoredEvent[]> {
+    const { rows } = await this.pool.query<{
+      session_id: string;
+      seq: string;
+      hash: string;
+      canonical: string;
+    }>(
+      `SELECT session_id, seq, hash, canonical FROM events
+       WHERE type IN ('approval.requested', 'approval.decided') AND time >= $1
+       ORDER BY time DESC, session_id, seq DESC LIMIT $2`,
+      [opts.since, opts.limit],
+    );
+    return rows.map((r) => ({
+      sessionId: r.session_id,
+      seq: Number(r.seq),
+      hash: r.hash,
+      canonical: r.canonical,
+    }));
+  }
+
+  async activity(opts: { from: Date; to: Date; bucketMs: number }): Promise<ActivityBucket[]> {
+    const from = opts.from.getTime();
+    const { rows } = await this.pool.query<{
+      bucket: string;
+      sessions: string;
+      denied: string;
+      approved: string;
+    }>(
+      `SELECT floor((extract(epoch FROM start_time) * 1000 - $1) / $2)::bigint AS bucket, count(*) AS sessions,
+              sum(denied) AS denied, sum(approved) AS approved
+       FROM sessions WHERE start_time >= $3 AND start_time < $4 GROUP BY bucket ORDER BY bucket`,
+      [from, opts.bucketMs, opts.from, opts.to],
+    );
+    return rows.map((r) => ({
+      startMs: from + Number(r.bucket) * opts.bucketMs,
+      sessions: Number(r.sessions),
+      denied: Number(r.denied),
+      approved: Number(r.approved),
+    }));
   }
 
   async applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionResult> {

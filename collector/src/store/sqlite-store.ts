@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import {
+  type ActivityBucket,
   type AppendResult,
   type EventStore,
   type MigrationResult,
@@ -217,6 +218,32 @@ export class SqliteEventStore implements EventStore {
     return rows.map((r) => ({ sessionId: r.session_id, seq: r.seq, hash: r.hash, canonical: r.canonical }));
   }
 
+  async approvalEvents(opts: { since: Date; limit: number }): Promise<StoredEvent[]> {
+    const rows = this.statements().approvalEvents.all(opts.since.getTime(), opts.limit) as Array<{
+      session_id: string;
+      seq: number;
+      hash: string;
+      canonical: string;
+    }>;
+    return rows.map((r) => ({ sessionId: r.session_id, seq: r.seq, hash: r.hash, canonical: r.canonical }));
+  }
+
+  async activity(opts: { from: Date; to: Date; bucketMs: number }): Promise<ActivityBucket[]> {
+    const from = opts.from.getTime();
+    const rows = this.statements().activity.all(from, opts.bucketMs, from, opts.to.getTime()) as Array<{
+      bucket: number;
+      sessions: number;
+      denied: number;
+      approved: number;
+    }>;
+    return rows.map((r) => ({
+      startMs: from + Number(r.bucket) * opts.bucketMs,
+      sessions: Number(r.sessions),
+      denied: Number(r.denied),
+      approved: Number(r.approved),
+    }));
+  }
+
   async applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionResult> {
     const s = this.statements();
     const total: RetentionResult = { sessions: 0, events: 0 };
@@ -318,6 +345,15 @@ export class SqliteEventStore implements EventStore {
       getSession: db.prepare('SELECT * FROM sessions WHERE session_id = ?'),
       sessionEvents: db.prepare(
         'SELECT session_id, seq, hash, canonical FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      approvalEvents: db.prepare(
+        `SELECT session_id, seq, hash, canonical FROM events
+         WHERE type IN ('approval.requested', 'approval.decided') AND time_ms >= ?
+         ORDER BY time_ms DESC, session_id, seq DESC LIMIT ?`,
+      ),
+      activity: db.prepare(
+        `SELECT CAST((start_ms - ?) / ? AS INTEGER) AS bucket, count(*) AS sessions, sum(denied) AS denied, sum(approved) AS approved
+         FROM sessions WHERE start_ms >= ? AND start_ms < ? GROUP BY bucket ORDER BY bucket`,
       ),
       expiredOfConnection: db.prepare(
         'SELECT session_id FROM sessions WHERE connection = ? AND end_ms < ? LIMIT ?',

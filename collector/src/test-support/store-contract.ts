@@ -261,6 +261,46 @@ export function describeEventStoreContract(name: string, harness: StoreHarness):
       expect(await store.sessionEvents('missing', { limit: 10 })).toEqual([]);
     });
 
+    it('finds approval events by time, newest first, and counts sessions per activity bucket', async () => {
+      await store.appendBatch(
+        prepare([
+          ...sqlSession('a-1', { startMs: T0 }),
+          ...sqlSession('a-2', { startMs: T0 + 2 * HOUR }),
+          ...sqlSession('a-3', { startMs: T0 + DAY + 5 * HOUR }),
+        ]),
+      );
+      const approvals = await store.approvalEvents({ since: new Date(T0 + HOUR), limit: 10 });
+      const types = approvals.map(
+        (r) => `${r.sessionId}:${(JSON.parse(r.canonical) as { type: string }).type}`,
+      );
+      expect(types).toEqual([
+        'a-3:approval.decided',
+        'a-3:approval.requested',
+        'a-2:approval.decided',
+        'a-2:approval.requested',
+      ]);
+      expect(await store.approvalEvents({ since: new Date(T0), limit: 1 })).toHaveLength(1);
+      const day = Date.parse('2025-03-01T00:00:00Z');
+      const buckets = await store.activity({
+        from: new Date(day),
+        to: new Date(day + 3 * DAY),
+        bucketMs: DAY,
+      });
+      expect(buckets).toEqual([
+        { startMs: day, sessions: 2, denied: 2, approved: 2 },
+        { startMs: day + DAY, sessions: 1, denied: 1, approved: 1 },
+      ]);
+      const hourly = await store.activity({
+        from: new Date(T0),
+        to: new Date(T0 + 3 * HOUR),
+        bucketMs: HOUR,
+      });
+      expect(hourly.map((b) => [b.startMs, b.sessions])).toEqual([
+        [T0, 1],
+        [T0 + 2 * HOUR, 1],
+      ]);
+    });
+
     it('replays: a transcript for SQL, asciicast for a terminal', async () => {
       await store.appendBatch(prepare([...sqlSession('s-sql'), ...sshSession('s-tty')]));
       const transcript = toSqlTranscript((await store.getSession('s-sql'))!, await eventsOf(store, 's-sql'));

@@ -5,6 +5,7 @@ import type { AuditorAuthenticator } from '../auth/auditor-auth.js';
 import { AuthError } from '../auth/auth-error.js';
 import type { CollectorMetrics } from '../metrics.js';
 import type { EventStore } from '../store/event-store.js';
+import { DEFAULT_ABANDONED_AFTER_MS } from '../store/session-state.js';
 import { renderMessagePage } from './layout.js';
 import { renderLoginPage } from './login-page.js';
 import { registerPageRoutes } from './page-routes.js';
@@ -20,6 +21,8 @@ export interface UiOptions {
   auth: Pick<AuditorAuthenticator, 'authenticate'>;
   /** Refused logins are counted with api="ui". */
   metrics?: Pick<CollectorMetrics, 'authFailures'>;
+  /** See session-state.ts; default 1 h. */
+  abandonedAfterMs?: number;
 }
 
 const HTML = 'text/html; charset=utf-8';
@@ -34,7 +37,13 @@ const LOGIN_NOTICES: Record<LoginReason, string> = {
 export function registerUi(app: FastifyInstance, opts: UiOptions): void {
   // Read once, here: a missing player package fails the collector's start, not an auditor's page.
   const assets = loadUiAssets();
-  const deps = { store: opts.store, auth: opts.auth, metrics: opts.metrics, assets };
+  const deps = {
+    store: opts.store,
+    auth: opts.auth,
+    metrics: opts.metrics,
+    assets,
+    abandonedAfterMs: opts.abandonedAfterMs ?? DEFAULT_ABANDONED_AFTER_MS,
+  };
 
   app.register(
     async (ui) => {

@@ -29,7 +29,7 @@ ${styles.map((name) => html`<link rel="stylesheet" href="${assetUrl(assets, name
 <body>
 <header class="top">
 <a class="brand" href="/ui">Chaperone audit</a>
-${opts.auditor && html`<a href="/ui" class="small">Sessions</a>`}
+${opts.auditor && html`<a href="/ui" class="small">Sessions</a> <a href="/ui/approvals" class="small">Approvals</a>`}
 ${
   opts.auditor &&
   html`<span class="who">${opts.auditor.user}${opts.auditor.via === 'dev-token' ? ' (dev token)' : ''}</span>

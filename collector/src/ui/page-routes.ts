@@ -5,7 +5,10 @@ import type { Auditor } from '../auth/auditor-auth.js';
 import { ASCIICAST_CONTENT_TYPE, toAsciicast } from '../replay/asciicast.js';
 import { toSqlTranscript } from '../replay/sql-transcript.js';
 import type { EventStore } from '../store/event-store.js';
+import { sessionState } from '../store/session-state.js';
 import { verifySession } from '../verify/chain.js';
+import { activityRange } from './activity-chart.js';
+import { approvalRows, renderApprovalsPage } from './approvals-page.js';
 import { renderMessagePage } from './layout.js';
 import { setPageHeaders } from './security-headers.js';
 import { loadSessionEvents, terminalStats } from './session-events.js';
@@ -17,7 +20,12 @@ import { authenticateUiRequest, type UiAuthDeps } from './ui-auth.js';
 
 export interface PageRouteDeps extends UiAuthDeps {
   store: EventStore;
+  abandonedAfterMs: number;
 }
+
+/** The approvals page covers this many days (?days=N for another window), at most APPROVALS_LIMIT events. */
+export const APPROVALS_DAYS = 7;
+export const APPROVALS_LIMIT = 2_000;
 
 /** Events per timeline page: a long session pages instead of building one huge document. */
 export const TIMELINE_PAGE = 1_000;
@@ -67,11 +75,37 @@ export function registerPageRoutes(scope: FastifyInstance, deps: PageRouteDeps):
     { schema: { hide: true } },
     guarded(async (req, reply, auditor) => {
       const request = parseListRequest(req.query);
-      const page = request.query ? await store.searchSessions(request.query) : undefined;
+      const now = new Date();
+      const range = activityRange({ from: request.query?.from, to: request.query?.to, now });
+      const [page, buckets] = request.query
+        ? await Promise.all([store.searchSessions(request.query), store.activity(range)])
+        : [undefined, []];
       return reply
         .code(request.query ? 200 : 400)
         .type(HTML)
-        .send(renderSessionListPage({ assets, auditor, request, page }));
+        .send(
+          renderSessionListPage({
+            assets,
+            auditor,
+            request,
+            page,
+            ...(request.query ? { activity: { range, buckets } } : {}),
+            stateOf: (s) => sessionState(s, now, deps.abandonedAfterMs),
+          }),
+        );
+    }),
+  );
+
+  scope.get(
+    '/approvals',
+    { schema: { hide: true } },
+    guarded(async (req, reply, auditor) => {
+      const raw = req.query.days;
+      const days =
+        typeof raw === 'string' && /^\d{1,4}$/.test(raw) && Number(raw) > 0 ? Number(raw) : APPROVALS_DAYS;
+      const since = new Date(Date.now() - days * 86_400_000);
+      const rows = approvalRows(await store.approvalEvents({ since, limit: APPROVALS_LIMIT }));
+      return reply.type(HTML).send(renderApprovalsPage({ assets, auditor, rows, sinceDays: days }));
     }),
   );
 
@@ -90,9 +124,18 @@ export function registerPageRoutes(scope: FastifyInstance, deps: PageRouteDeps):
       const last = events.at(-1);
       const nextAfterSeq =
         last && events.length === TIMELINE_PAGE && last.seq < session.lastSeq ? last.seq : null;
-      return reply
-        .type(HTML)
-        .send(renderTimelinePage({ assets, auditor, session, events, afterSeq, nextAfterSeq, verification }));
+      return reply.type(HTML).send(
+        renderTimelinePage({
+          assets,
+          auditor,
+          session,
+          events,
+          afterSeq,
+          nextAfterSeq,
+          verification,
+          state: sessionState(session, new Date(), deps.abandonedAfterMs),
+        }),
+      );
     }),
   );
 

@@ -1,5 +1,12 @@
 import type { Auditor } from '../auth/auditor-auth.js';
-import { DECISION_FILTERS, type SessionPage, type SessionSummary } from '../store/event-store.js';
+import {
+  type ActivityBucket,
+  DECISION_FILTERS,
+  type SessionPage,
+  type SessionSummary,
+} from '../store/event-store.js';
+import type { SessionState } from '../store/session-state.js';
+import { type ActivityRange, renderActivityChart } from './activity-chart.js';
 import { formatDateTime, formatDuration } from './format.js';
 import { type Html, html } from './html.js';
 import { renderPage } from './layout.js';
@@ -40,7 +47,13 @@ export function emptyForm(over: Partial<ListForm> = {}): ListForm {
   return { identity: '', group: '', connection: '', from: '', to: '', decision: '', text: '', ...over };
 }
 
-function sessionRow(s: SessionSummary): Html {
+function stateBadge(state: SessionState): Html | false {
+  if (state === 'abandoned')
+    return html`<div><span class="badge abandoned" title="no session.end and no event for a long time: its sidecar most likely died">abandoned</span></div>`;
+  return state === 'running' && html`<div><span class="badge open">running</span></div>`;
+}
+
+function sessionRow(s: SessionSummary, state: SessionState): Html {
   const duration = Date.parse(s.endTime) - Date.parse(s.startTime);
   const c = s.counts;
   return html`<tr>
@@ -51,7 +64,7 @@ function sessionRow(s: SessionSummary): Html {
 <td class="num">${c.denied ? html`<span class="badge denied">${c.denied}</span>` : '0'}</td>
 <td class="num">${c.approved ? html`<span class="badge approved">${c.approved}</span>` : '0'}</td>
 <td class="num">${c.maskedValues ? html`<span class="badge masked">${c.maskedValues}</span>` : '0'}</td>
-<td class="num">${formatDuration(duration)}${!s.ended && html`<div><span class="badge open">no end yet</span></div>`}${
+<td class="num">${formatDuration(duration)}${stateBadge(state)}${
     s.missingEvents > 0 && html`<div><span class="badge error">${s.missingEvents} missing</span></div>`
   }</td>
 </tr>`;
@@ -63,10 +76,14 @@ export function renderSessionListPage(opts: {
   request: ListRequest;
   /** Absent when the form had errors. */
   page?: SessionPage;
+  activity?: { range: ActivityRange; buckets: readonly ActivityBucket[] };
+  /** running, ended or abandoned, as of now. */
+  stateOf: (s: SessionSummary) => SessionState;
 }): string {
   const { request, page } = opts;
   const limit = request.query?.limit;
   const body = html`<h1>Recorded sessions</h1>
+${opts.activity && renderActivityChart(opts.activity.range, opts.activity.buckets)}
 ${filterForm(request.form)}
 ${request.errors.length > 0 && html`<div class="error-box" role="alert">${request.errors.map((e) => html`<div>${e}</div>`)}</div>`}
 ${
@@ -75,7 +92,7 @@ ${
 <thead><tr><th>Start (UTC)</th><th>Identity</th><th>Connection</th><th class="num">Statements</th>
 <th class="num">Denied</th><th class="num">Approved</th><th class="num">Masked values</th><th class="num">Duration</th></tr></thead>
 <tbody>
-${page.sessions.length ? page.sessions.map(sessionRow) : html`<tr><td colspan="8" class="muted">No sessions match these filters.</td></tr>`}
+${page.sessions.length ? page.sessions.map((s) => sessionRow(s, opts.stateOf(s))) : html`<tr><td colspan="8" class="muted">No sessions match these filters.</td></tr>`}
 </tbody>
 </table>
 <nav class="pager">

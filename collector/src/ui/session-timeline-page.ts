@@ -1,6 +1,7 @@
 import { type RecordingEvent, validateRecordingEvent } from '@chaperone/api';
 import type { Auditor } from '../auth/auditor-auth.js';
 import type { SessionSummary, StoredEvent } from '../store/event-store.js';
+import type { SessionState } from '../store/session-state.js';
 import type { SessionVerification } from '../verify/chain.js';
 import { eventDetails } from './event-details.js';
 import { formatDateTime, formatDuration, formatTimeOfDay, plural } from './format.js';
@@ -20,6 +21,8 @@ export interface TimelineOptions {
   /** Set when more events follow this page. */
   nextAfterSeq: number | null;
   verification: SessionVerification;
+  /** running, ended or abandoned (session-state.ts). */
+  state: SessionState;
 }
 
 export const replayUrls = (sessionId: string) => {
@@ -31,10 +34,14 @@ export const replayUrls = (sessionId: string) => {
   };
 };
 
-function chainBadge(v: SessionVerification): Html {
+function chainBadge(v: SessionVerification, state: SessionState): Html {
+  const liveness =
+    state === 'abandoned'
+      ? ' (no session.end, and no event for a long time: the session was abandoned, its sidecar most likely died)'
+      : state === 'running' && ' (no session.end yet: the session may still be running)';
   if (v.ok)
     return html`<div class="chain"><span class="badge verified">✔ chain verified</span>
-<span class="small muted">${plural(v.events, 'event')}, every link and stored hash checked${!v.ended && ' (no session.end yet: the session may still be running)'}</span></div>`;
+<span class="small muted">${plural(v.events, 'event')}, every link and stored hash checked${liveness}</span></div>`;
   const first = v.problems[0];
   const at = first ? ('seq' in first ? first.seq : first.fromSeq) : undefined;
   return html`<div class="chain"><span class="badge broken">✘ chain broken${at !== undefined && ` at seq ${at}`}</span>
@@ -50,7 +57,35 @@ function identity(s: SessionSummary): Html {
   }`;
 }
 
-function summary(s: SessionSummary): Html {
+function livenessBadge(s: SessionSummary, state: SessionState): Html {
+  if (state === 'ended') return html` · ended: ${s.endReason ?? ''}`;
+  if (state === 'abandoned')
+    return html` · <span class="badge abandoned" title="no session.end and no event for longer than the collector's --abandoned-after">abandoned</span>`;
+  return html` · <span class="badge open">running (no session.end yet)</span>`;
+}
+
+type DecidedEvent = Extract<RecordingEvent, { type: 'approval.decided' }>;
+
+/** Every approval on this page: what was asked, and who decided, when, with which comment. */
+function approvals(rows: Row[], decisions: ReadonlyMap<string, DecidedEvent>): Html | false {
+  const asked = rows.flatMap((r) => (r.event?.type === 'approval.requested' ? [r.event] : []));
+  if (asked.length === 0) return false;
+  return html`<h2>Approvals</h2>
+<table class="approvals">
+<thead><tr><th>Requested (UTC)</th><th>AccessRequest</th><th>Operation</th><th>Outcome</th><th>By</th><th>At (UTC)</th><th>Comment</th></tr></thead>
+<tbody>
+${asked.map((a) => {
+  const d = decisions.get(a.data.request);
+  return html`<tr><td><a href="#seq-${a.seq}">${formatTimeOfDay(a.time)}</a></td><td><code>${a.data.request}</code></td>
+<td><pre class="statement">${a.data.text}</pre></td>
+<td>${d ? html`<span class="badge ${d.data.verdict === 'approved' ? 'approved-verdict' : d.data.verdict}">${d.data.verdict}</span>` : html`<span class="badge pending">pending</span>`}</td>
+<td>${d?.data.by ?? ''}</td><td>${d ? formatTimeOfDay(d.time) : ''}</td><td>${d?.data.comment ?? ''}</td></tr>`;
+})}
+</tbody>
+</table>`;
+}
+
+function summary(s: SessionSummary, state: SessionState): Html {
   const c = s.counts;
   return html`<dl class="summary">
 <dt>Session</dt><dd class="mono">${s.sessionId}</dd>
@@ -59,11 +94,7 @@ function summary(s: SessionSummary): Html {
     s.application && html`, application <code>${s.application}</code>`
   }</dd>
 <dt>Started</dt><dd>${formatDateTime(s.startTime)} UTC</dd>
-<dt>Last event</dt><dd>${formatDateTime(s.endTime)} UTC · ${formatDuration(Date.parse(s.endTime) - Date.parse(s.startTime))}${
-    s.ended
-      ? html` · ended: ${s.endReason ?? ''}`
-      : html` · <span class="badge open">no session.end recorded</span>`
-  }</dd>
+<dt>Last event</dt><dd>${formatDateTime(s.endTime)} UTC · ${formatDuration(Date.parse(s.endTime) - Date.parse(s.startTime))}${livenessBadge(s, state)}</dd>
 <dt>Statements</dt><dd>${c.statements}: ${c.allowed} allowed, ${c.denied} denied, ${c.approved} approved · ${plural(c.maskedValues, 'value')} masked</dd>
 <dt>Events</dt><dd>${s.events}${s.missingEvents > 0 && html` · <span class="badge error">${plural(s.missingEvents, 'event')} missing</span>`}</dd>
 </dl>`;
@@ -118,7 +149,7 @@ export function renderTimelinePage(opts: TimelineOptions): string {
   const s = opts.session;
   const urls = replayUrls(s.sessionId);
   const rows = readRows(opts.events);
-  const decisions = new Map<string, Extract<RecordingEvent, { type: 'approval.decided' }>>();
+  const decisions = new Map<string, DecidedEvent>();
   for (const r of rows)
     if (r.event?.type === 'approval.decided') decisions.set(r.event.data.request, r.event);
   // Terminal sessions get the player and the asciicast export; the rule is the API's replay rule.
@@ -129,12 +160,13 @@ export function renderTimelinePage(opts: TimelineOptions): string {
 
   const body = html`<p class="small"><a href="/ui">« Sessions</a></p>
 <h1>Session on ${s.connection}</h1>
-${chainBadge(opts.verification)}
-${summary(s)}
+${chainBadge(opts.verification, opts.state)}
+${summary(s, opts.state)}
 <p class="actions">Replay export:
 <a href="${urls.transcript}">transcript (text)</a>
 ${terminal && html`<a href="${urls.terminal}">terminal replay</a> <a href="${urls.asciicast}">asciicast (.cast)</a>`}
 </p>
+${approvals(rows, decisions)}
 <h2>Timeline <span class="small muted">(times UTC)</span></h2>
 <table class="timeline">
 <thead><tr><th class="num">Seq</th><th>Time</th><th>Type</th><th>Details</th></tr></thead>

@@ -63,4 +63,8 @@ dl.summary dd { margin: 0; }
 .login form { display: flex; flex-direction: column; gap: 10px; }
 .player { max-width: 1000px; margin-top: 12px; }
 .details { display: flex; flex-direction: column; gap: 4px; }
+.badge.abandoned { color: #fff; background: var(--bad); }
+figure.activity { margin: 0 0 14px; padding: 8px 12px; border: 1px solid var(--line); border-radius: 6px; }
+figure.activity figcaption { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; }
+pre.command { font-size: 12px; white-space: pre; overflow-x: auto; }
 `;

@@ -7,8 +7,9 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCollector, type Collector } from '../app.js';
+import { RecordingBuilder } from '../test-support/recordings.js';
 import { pngStats } from './test-png-reader.js';
-import { HOSTILE, uiRecordings } from './ui-test-fixtures.js';
+import { HOSTILE, T0, uiRecordings } from './ui-test-fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const INGEST_TOKEN = 'ui-int-ingest-token-0123456789';
@@ -198,6 +199,113 @@ describe('auditor UI in Chromium', () => {
     expect(s.colours).toBeGreaterThan(20);
     expect(s.lumaVariance).toBeGreaterThan(100);
     await keepScreenshot('terminal.png', await readFile(shot));
+  });
+
+  it('charts sessions, denials and approvals, lists approvals, and shows a cut session as abandoned', async () => {
+    // A session whose sidecar died while a statement waited for approval: no decision, no session.end.
+    const cut = new RecordingBuilder('sql-cut', {
+      connection: 'orders-db',
+      identity: { serviceAccount: 'agents/orders-agent', groups: [] },
+      startMs: T0 + 3 * 86_400_000,
+    })
+      .add('session.start', { protocol: 'postgres', client: '127.0.0.1:44000' })
+      .add('query', {
+        text: 'DELETE FROM orders WHERE id = $1',
+        fingerprint: 'fp-d',
+        classes: ['write'],
+        tables: ['public.orders'],
+        risks: [],
+        decision: 'pending',
+      })
+      .add('approval.requested', {
+        request: 'ar-cut',
+        text: 'DELETE FROM orders WHERE id = $1',
+        reasons: ['write'],
+      }).events;
+    const res = await fetch(`${base}/v1/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${INGEST_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ events: cut }),
+    });
+    expect(res.status).toBe(200);
+    const api = (await (
+      await fetch(`${base}/v1/sessions?limit=100`, { headers: { authorization: `Bearer ${AUDITOR_TOKEN}` } })
+    ).json()) as {
+      sessions: { sessionId: string; state: string; counts: { denied: number; approved: number } }[];
+    };
+    const expected = api.sessions.reduce(
+      (t, x) => ({
+        sessions: t.sessions + 1,
+        denied: t.denied + x.counts.denied,
+        approved: t.approved + x.counts.approved,
+      }),
+      { sessions: 0, denied: 0, approved: 0 },
+    );
+    expect(api.sessions.find((x) => x.sessionId === 'sql-cut')?.state).toBe('abandoned');
+
+    // The chart: 19 daily buckets (the 15th up to the 6th at 00:00), one bar per non-empty series and day, counts equal to the store's.
+    await page.goto(`${base}/ui?from=2025-02-15&to=2025-03-06`);
+    const chart = page.locator('svg.activity-chart');
+    expect(await chart.isVisible()).toBe(true);
+    expect(await chart.getAttribute('data-buckets')).toBe('19');
+    const counts = async (series: string) =>
+      (await page
+        .locator(`svg.activity-chart rect.bar.${series}`)
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-count'))))) as number[];
+    const sessionsBars = await counts('sessions');
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    // Days with sessions: the bulk day, then four consecutive days.
+    expect(sessionsBars).toEqual([7, 1, 1, 1, 1]);
+    expect(sum(sessionsBars)).toBe(expected.sessions);
+    expect(sum(await counts('denied'))).toBe(expected.denied);
+    expect(sum(await counts('approved'))).toBe(expected.approved);
+    expect(await chart.getAttribute('aria-label')).toContain(`${expected.sessions} sessions`);
+    const box = await chart.boundingBox();
+    expect(box?.width).toBeGreaterThan(600);
+    expect(box?.height).toBeGreaterThan(80);
+    // Every bar is drawn inside the chart.
+    // Browser-side code as text: this project compiles without the DOM types.
+    const outside = await page.evaluate(`(() => {
+      const c = document.querySelector('svg.activity-chart').getBoundingClientRect();
+      return [...document.querySelectorAll('svg.activity-chart rect.bar')].filter((e) => {
+        const r = e.getBoundingClientRect();
+        return r.left < c.left || r.right > c.right + 0.5 || r.top < c.top || r.bottom > c.bottom + 0.5 || r.height <= 0;
+      }).length;
+    })()`);
+    expect(outside).toBe(0);
+    const row = await visibleText(page.locator('table.sessions tbody tr', { hasText: 'sql-cut' }));
+    expect(row).toContain('abandoned');
+    await keepScreenshot('list-chart.png');
+    const chartShot = await chart.screenshot();
+    const cs = pngStats(chartShot);
+    expect(cs.colours).toBeGreaterThan(3);
+    await keepScreenshot('chart.png', chartShot);
+
+    // The approvals page: the pending one with the kubectl lines, the decided ones with who, when, comment.
+    await page.goto(`${base}/ui/approvals?days=3650`);
+    const pending = page.locator('table.pending-approvals tbody tr.approval');
+    expect(await pending.count()).toBe(1);
+    const p = await visibleText(pending.first());
+    expect(p).toContain('ar-cut');
+    expect(p).toContain('kubectl chaperone approve ar-cut -n agents --comment TEXT');
+    const decided = page.locator('table.decided-approvals tbody tr.approval');
+    expect(await decided.count()).toBe(2);
+    const texts = await Promise.all([0, 1].map((i) => visibleText(decided.nth(i))));
+    expect(texts.join('\n')).toContain('bob@example.com');
+    expect(texts.join('\n')).toContain('ticket 42');
+    expect(await page.locator('main script, main img, main iframe').count()).toBe(0);
+    await keepScreenshot('approvals.png');
+
+    // The session page: an Approvals table, and the liveness said plainly.
+    await page.goto(`${base}/ui/sessions/sql-cut`);
+    const text = await visibleText(page.locator('main'));
+    expect(text).toContain('abandoned');
+    expect(await page.locator('table.approvals tbody tr').count()).toBe(1);
+    await page.goto(`${base}/ui/sessions/sql-alice`);
+    const approval = await visibleText(page.locator('table.approvals tbody tr').first());
+    expect(approval).toContain('approved');
+    expect(approval).toContain('bob@example.com');
+    expect(approval).toContain('ticket 42');
   });
 
   it('logs out, after which the UI asks for the token again', async () => {

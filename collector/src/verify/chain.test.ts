@@ -27,8 +27,25 @@ describe('ChainVerifier', () => {
       events: 11,
       lastSeq: 10,
       ended: true,
+      lastEventTime: events.at(-1)?.time,
       problems: [],
     });
+  });
+
+  it('says plainly when a session without session.end has been silent too long: abandoned', () => {
+    const open = verify('s', rows(events.slice(0, -1)));
+    const last = Date.parse(open.lastEventTime ?? '');
+    const soon = describeVerification(open, { now: new Date(last + 60_000), abandonedAfterMs: 3_600_000 });
+    expect(soon[0]).toContain('no session.end yet (it may still be running)');
+    const later = describeVerification(open, {
+      now: new Date(last + 3 * 3_600_000),
+      abandonedAfterMs: 3_600_000,
+    });
+    expect(later[0]).toContain('ABANDONED: no session.end, and no event since');
+    expect(later[0]).toContain('(3h)');
+    expect(describeVerification(verify('s', rows(events)), { now: new Date(last + 9e9) })[0]).toContain(
+      ', ended',
+    );
   });
 
   it('reports a missing start, gaps and an empty session', () => {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@chaperone/api';
 import type { EventStore, SessionCursor, StoredEvent } from '../store/event-store.js';
+import { sessionState, silentFor } from '../store/session-state.js';
 
 export type ChainProblem =
   | { kind: 'missing'; fromSeq: number; toSeq: number; message: string }
@@ -26,6 +27,8 @@ export interface SessionVerification {
   lastSeq: number;
   /** A session.end event is present (without one the session may still be running). */
   ended: boolean;
+  /** `time` of the event with the highest seq (null without events). */
+  lastEventTime: string | null;
   problems: ChainProblem[];
 }
 
@@ -38,6 +41,7 @@ export class ChainVerifier {
   private lastSeq = -1;
   private prevHash: string | undefined;
   private endSeq: number | undefined;
+  private lastTime: string | null = null;
   private readonly problems: ChainProblem[] = [];
 
   constructor(readonly sessionId: string) {}
@@ -53,7 +57,9 @@ export class ChainVerifier {
         message: `seq ${seq}: the stored text hashes to ${short(actualHash)}, not to ${short(row.hash)} as recorded when it was ingested`,
       });
     }
-    let claimed: { sessionId?: unknown; seq?: unknown; prevHash?: unknown; type?: unknown } | undefined;
+    let claimed:
+      | { sessionId?: unknown; seq?: unknown; prevHash?: unknown; type?: unknown; time?: unknown }
+      | undefined;
     try {
       const parsed: unknown = JSON.parse(canonical);
       if (canonicalJson(parsed) !== canonical) {
@@ -82,6 +88,7 @@ export class ChainVerifier {
       });
     }
     if (claimed?.type === 'session.end') this.endSeq ??= seq;
+    if (typeof claimed?.time === 'string') this.lastTime = claimed.time;
 
     const expected = seq === 0 ? '' : seq === this.lastSeq + 1 ? this.prevHash : undefined;
     if (seq !== this.lastSeq + 1) {
@@ -125,6 +132,7 @@ export class ChainVerifier {
       events: this.events,
       lastSeq: this.lastSeq,
       ended: this.endSeq !== undefined,
+      lastEventTime: this.lastTime,
       problems,
     };
   }
@@ -153,12 +161,14 @@ export interface RangeVerification {
   eventsChecked: number;
   /** Only the sessions with problems. */
   broken: SessionVerification[];
+  /** Sessions without a session.end and silent for longer than abandonedAfterMs (at most 1000 listed). */
+  abandoned: string[];
 }
 
 /** Verifies every session active in [from, to] (all sessions without bounds), page by page. */
 export async function verifyRange(
   store: EventStore,
-  range: { from?: Date; to?: Date },
+  range: { from?: Date; to?: Date; now?: Date; abandonedAfterMs?: number },
   onProgress?: (checked: number) => void,
 ): Promise<RangeVerification> {
   const out: RangeVerification = {
@@ -168,7 +178,9 @@ export async function verifyRange(
     sessionsChecked: 0,
     eventsChecked: 0,
     broken: [],
+    abandoned: [],
   };
+  const now = range.now ?? new Date();
   let cursor: SessionCursor | undefined;
   do {
     const page = await store.searchSessions({ from: range.from, to: range.to, limit: 500, cursor });
@@ -177,6 +189,8 @@ export async function verifyRange(
       out.sessionsChecked++;
       out.eventsChecked += v.events;
       if (!v.ok) out.broken.push(v);
+      if (out.abandoned.length < 1_000 && sessionState(s, now, range.abandonedAfterMs) === 'abandoned')
+        out.abandoned.push(s.sessionId);
     }
     onProgress?.(out.sessionsChecked);
     cursor = page.nextCursor ?? undefined;
@@ -185,8 +199,24 @@ export async function verifyRange(
   return out;
 }
 
+/** How a session without a session.end reads: still running, or abandoned (see session-state.ts). */
+function liveness(v: SessionVerification, opts: LivenessOptions): string {
+  if (v.ended) return ', ended';
+  const now = opts.now ?? new Date();
+  const state = v.lastEventTime
+    ? sessionState({ ended: false, endTime: v.lastEventTime }, now, opts.abandonedAfterMs)
+    : 'running';
+  if (state !== 'abandoned' || !v.lastEventTime) return ', no session.end yet (it may still be running)';
+  return `, ABANDONED: no session.end, and no event since ${v.lastEventTime} (${silentFor(now.getTime() - Date.parse(v.lastEventTime))}); its sidecar most likely died before ending it`;
+}
+
+export interface LivenessOptions {
+  now?: Date;
+  abandonedAfterMs?: number;
+}
+
 /** Human-readable report lines (CLI output and logs). */
-export function describeVerification(v: SessionVerification): string[] {
-  const head = `session ${v.sessionId}: ${v.ok ? 'OK' : 'BROKEN'} (${v.events} events, last seq ${v.lastSeq}${v.ended ? ', ended' : ', no session.end yet'})`;
+export function describeVerification(v: SessionVerification, opts: LivenessOptions = {}): string[] {
+  const head = `session ${v.sessionId}: ${v.ok ? 'OK' : 'BROKEN'} (${v.events} events, last seq ${v.lastSeq}${liveness(v, opts)})`;
   return [head, ...v.problems.map((p) => `  - ${p.message}`)];
 }

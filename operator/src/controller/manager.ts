@@ -24,6 +24,8 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
+import type { NotificationConfig } from '../notifications/notification-config.js';
+import { Notifier } from '../notifications/notifier.js';
 import { reconcileAccessPolicy } from '../reconcilers/access-policy-reconciler.js';
 import { reconcileAccessRequest } from '../reconcilers/access-request-reconciler.js';
 import { createConnectionDeps } from '../reconcilers/connection-probes.js';
@@ -73,6 +75,8 @@ export interface ControllerManagerOptions {
   retry?: { baseDelayMs?: number; maxDelayMs?: number };
   /** Replaces the API server as the Events' destination (tests). */
   eventSink?: EventSink;
+  /** Approver notifications (targets, retry); none when absent. */
+  notifications?: NotificationConfig;
   /**
    * Other leader-only work of the process (certificate rotation, JIT role sweeps): called with true
    * after the controllers started and with false after they stopped, in order.
@@ -87,6 +91,7 @@ interface Running {
   informers: Record<ChaperoneKind, ResilientInformer<KubernetesObject>>;
   queues: Record<ChaperoneKind, WorkQueue>;
   recorder: EventRecorder;
+  notifier?: Notifier;
 }
 
 const DEFAULT_CONCURRENCY: Record<ChaperoneKind, number> = {
@@ -94,6 +99,17 @@ const DEFAULT_CONCURRENCY: Record<ChaperoneKind, number> = {
   AccessPolicy: 2,
   AccessRequest: 4,
 };
+
+function involvedObject(kind: ChaperoneKind, obj: AnyObject): InvolvedObject {
+  return {
+    apiVersion: API_GROUP_VERSION,
+    kind,
+    namespace: obj.metadata.namespace ?? '',
+    name: obj.metadata.name ?? '',
+    ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
+    ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
+  };
+}
 
 export function objectKey(kind: ChaperoneKind, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
@@ -277,7 +293,10 @@ export class ControllerManager {
       reportingInstance: this.opts.identity,
       log: this.log,
     });
-    const running: Running = { informers, queues, recorder };
+    const notifier = this.opts.notifications?.targets.length
+      ? this.makeNotifier(this.opts.notifications, recorder)
+      : undefined;
+    const running: Running = { informers, queues, recorder, ...(notifier ? { notifier } : {}) };
     this.running = running;
     this.wire(running);
     // Not awaited: while the API server is unreachable the informers retry for as long as it
@@ -290,6 +309,38 @@ export class ControllerManager {
     });
   }
 
+  private makeNotifier(config: NotificationConfig, recorder: EventRecorder): Notifier {
+    const core = this.opts.kubeConfig.makeApiClient(CoreV1Api);
+    const namespace = this.opts.operatorNamespace;
+    return new Notifier({
+      config,
+      registry: this.opts.registry,
+      log: this.log,
+      now: this.now,
+      readSecret: async (name) => {
+        try {
+          const secret = await core.readNamespacedSecret({ name, namespace });
+          return Object.fromEntries(
+            Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+          );
+        } catch (err) {
+          if (apiErrorCode(err) === 404) return undefined;
+          throw err;
+        }
+      },
+      writeDeliveries: async (req, records) => {
+        await this.statusWriter.patchStatus(
+          { kind: 'AccessRequest', namespace: req.metadata.namespace ?? '', name: req.metadata.name ?? '' },
+          { notifications: records },
+        );
+      },
+      recordEvent: (req, ev) => {
+        this.metrics.events.inc({ kind: 'AccessRequest', type: ev.type, reason: ev.reason });
+        void recorder.record(involvedObject('AccessRequest', req), ev);
+      },
+    });
+  }
+
   private async doStop(): Promise<void> {
     const r = this.running;
     if (!r) return;
@@ -297,6 +348,7 @@ export class ControllerManager {
     this.log('info', 'stopping controllers', { identity: this.opts.identity });
     await Promise.all(KINDS.map((k) => r.informers[k].stop()));
     await Promise.all(KINDS.map((k) => r.queues[k].shutdown()));
+    await r.notifier?.close();
     await r.recorder.close();
     for (const kind of KINDS) this.metrics.queueDepth.set({ kind }, 0);
     this.metrics.leader.set(0);
@@ -368,6 +420,9 @@ export class ControllerManager {
     if (!parsed) return undefined;
     // A policy reconciled before the Connections were listed would report them all missing.
     if (kind === 'AccessPolicy' && !r.informers.Connection.hasSynced) return { requeueAfterMs: 500 };
+    // Likewise a request's notification targets come from its policy.
+    if (kind === 'AccessRequest' && r.notifier && !r.informers.AccessPolicy.hasSynced)
+      return { requeueAfterMs: 500 };
     const obj = r.informers[kind].get(parsed.name, parsed.namespace) as AnyObject | undefined;
     if (!obj || obj.metadata?.deletionTimestamp) return undefined;
 
@@ -410,17 +465,21 @@ export class ControllerManager {
           throw new Error(`status update of ${key} failed: ${describeApiError(err)}`);
         }
       }
-      const involved: InvolvedObject = {
-        apiVersion: API_GROUP_VERSION,
-        kind,
-        namespace: parsed.namespace,
-        name: parsed.name,
-        ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
-        ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}),
-      };
+      const involved = involvedObject(kind, obj);
       for (const ev of outcome.events) {
         this.metrics.events.inc({ kind, type: ev.type, reason: ev.reason });
         void r.recorder.record(involved, ev);
+      }
+      for (const { object, event } of outcome.relatedEvents ?? []) {
+        this.metrics.events.inc({ kind: object.kind, type: event.type, reason: event.reason });
+        void r.recorder.record(object, event);
+      }
+      if (kind === 'AccessRequest' && r.notifier) {
+        const req = obj as AccessRequest;
+        const policy = r.informers.AccessPolicy.get(req.spec?.policy ?? '', parsed.namespace) as
+          | AccessPolicy
+          | undefined;
+        r.notifier.sync(req, policy);
       }
       this.metrics.reconcileTotal.inc({
         kind,

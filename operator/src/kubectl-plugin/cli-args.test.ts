@@ -13,29 +13,67 @@ describe('parseArgs', () => {
     [['help', 'deny'], { command: 'help', topic: 'deny' }],
     [['approve', '--help'], { command: 'help', topic: 'approve' }],
     [['requests', '-h'], { command: 'help', topic: 'requests' }],
-    [['requests'], { command: 'requests', connection: {}, allNamespaces: false, all: false }],
+    [['requests'], { command: 'requests', connection: {}, allNamespaces: false, all: false, watch: false }],
     [
       ['requests', '-n', 'team-a'],
-      { command: 'requests', connection: { namespace: 'team-a' }, allNamespaces: false, all: false },
+      {
+        command: 'requests',
+        connection: { namespace: 'team-a' },
+        allNamespaces: false,
+        all: false,
+        watch: false,
+      },
     ],
     [
       ['requests', '--namespace=team-a'],
-      { command: 'requests', connection: { namespace: 'team-a' }, allNamespaces: false, all: false },
+      {
+        command: 'requests',
+        connection: { namespace: 'team-a' },
+        allNamespaces: false,
+        all: false,
+        watch: false,
+      },
     ],
     [
       ['requests', '-nteam-a'],
-      { command: 'requests', connection: { namespace: 'team-a' }, allNamespaces: false, all: false },
+      {
+        command: 'requests',
+        connection: { namespace: 'team-a' },
+        allNamespaces: false,
+        all: false,
+        watch: false,
+      },
     ],
     [
       ['requests', '-n=team-a'],
-      { command: 'requests', connection: { namespace: 'team-a' }, allNamespaces: false, all: false },
+      {
+        command: 'requests',
+        connection: { namespace: 'team-a' },
+        allNamespaces: false,
+        all: false,
+        watch: false,
+      },
     ],
-    [['requests', '-A', '--all'], { command: 'requests', connection: {}, allNamespaces: true, all: true }],
+    [
+      ['requests', '-A', '--all'],
+      { command: 'requests', connection: {}, allNamespaces: true, all: true, watch: false },
+    ],
+    [
+      ['requests', '-w'],
+      { command: 'requests', connection: {}, allNamespaces: false, all: false, watch: true },
+    ],
+    [
+      ['describe', 'ar-1', '--collector', 'https://c.example'],
+      { command: 'describe', connection: {}, name: 'ar-1', collector: 'https://c.example' },
+    ],
     [
       ['requests', '--all-namespaces'],
-      { command: 'requests', connection: {}, allNamespaces: true, all: false },
+      { command: 'requests', connection: {}, allNamespaces: true, all: false, watch: false },
     ],
-    [['requests', '--all=false'], { command: 'requests', connection: {}, allNamespaces: false, all: false }],
+    [
+      ['requests', '--all=false'],
+      { command: 'requests', connection: {}, allNamespaces: false, all: false, watch: false },
+    ],
     [
       ['--kubeconfig', '/tmp/kc', '--context=prod', 'requests'],
       {
@@ -43,6 +81,7 @@ describe('parseArgs', () => {
         connection: { kubeconfig: '/tmp/kc', context: 'prod' },
         allNamespaces: false,
         all: false,
+        watch: false,
       },
     ],
     [['approve', 'r1'], { command: 'approve', connection: {}, name: 'r1' }],
@@ -73,7 +112,7 @@ describe('parseArgs', () => {
   });
 
   it.each<[string[], RegExp]>([
-    [['frobnicate'], /unknown command "frobnicate"; commands are requests, approve, deny/],
+    [['frobnicate'], /unknown command "frobnicate"; commands are requests, describe, approve, deny/],
     [['help', 'frobnicate'], /unknown command "frobnicate"/],
     [['requests', '--bogus'], /unknown flag --bogus/],
     [['requests', '-x'], /unknown flag -x/],
@@ -139,6 +178,17 @@ describe('parseArgs', () => {
   it('has help for every command, naming the required --reason', () => {
     expect(HELP.main).toMatch(/kubectl chaperone deny NAME --reason TEXT/);
     expect(HELP.deny).toMatch(/Required/);
-    expect(Object.keys(HELP).sort()).toEqual(['approve', 'deny', 'main', 'requests']);
+    expect(Object.keys(HELP).sort()).toEqual(['approve', 'deny', 'describe', 'main', 'requests']);
+  });
+});
+
+describe('watch and describe flags', () => {
+  it.each([
+    [['approve', 'r1', '-w'], /only applies to requests/],
+    [['approve', 'r1', '--collector', 'https://c'], /only applies to describe/],
+    [['requests', '--collector', 'https://c'], /does not take --collector/],
+    [['describe'], /needs the name/],
+  ])('%j is a usage error', (argv, message) => {
+    expect(() => parseArgs(argv)).toThrow(message);
   });
 });

@@ -11,11 +11,18 @@ export interface ConnectionOptions {
 
 export type PluginCommand =
   | { command: 'help'; topic?: Subcommand }
-  | { command: 'requests'; connection: ConnectionOptions; allNamespaces: boolean; all: boolean }
+  | {
+      command: 'requests';
+      connection: ConnectionOptions;
+      allNamespaces: boolean;
+      all: boolean;
+      watch: boolean;
+    }
+  | { command: 'describe'; connection: ConnectionOptions; name: string; collector?: string }
   | { command: 'approve'; connection: ConnectionOptions; name: string; comment?: string }
   | { command: 'deny'; connection: ConnectionOptions; name: string; reason: string };
 
-export type Subcommand = 'requests' | 'approve' | 'deny';
+export type Subcommand = 'requests' | 'describe' | 'approve' | 'deny';
 
 /** A mistake in the command line; the message says what to type instead. */
 export class UsageError extends Error {
@@ -25,10 +32,10 @@ export class UsageError extends Error {
 /** status.decision.comment is capped by the CRD. */
 export const MAX_COMMENT_LENGTH = 1024;
 
-const SUBCOMMANDS: readonly Subcommand[] = ['requests', 'approve', 'deny'];
+const SUBCOMMANDS: readonly Subcommand[] = ['requests', 'describe', 'approve', 'deny'];
 
-type ValueFlag = 'namespace' | 'kubeconfig' | 'context' | 'comment' | 'reason';
-type BoolFlag = 'all' | 'allNamespaces' | 'help';
+type ValueFlag = 'namespace' | 'kubeconfig' | 'context' | 'comment' | 'reason' | 'collector';
+type BoolFlag = 'all' | 'allNamespaces' | 'help' | 'watch';
 
 const VALUE_FLAGS: Record<string, ValueFlag> = {
   '-n': 'namespace',
@@ -38,6 +45,7 @@ const VALUE_FLAGS: Record<string, ValueFlag> = {
   '--comment': 'comment',
   '-m': 'comment',
   '--reason': 'reason',
+  '--collector': 'collector',
 };
 const BOOL_FLAGS: Record<string, BoolFlag> = {
   '--all': 'all',
@@ -45,6 +53,8 @@ const BOOL_FLAGS: Record<string, BoolFlag> = {
   '--all-namespaces': 'allNamespaces',
   '-h': 'help',
   '--help': 'help',
+  '-w': 'watch',
+  '--watch': 'watch',
 };
 
 export function parseArgs(argv: readonly string[]): PluginCommand {
@@ -115,7 +125,7 @@ export function parseArgs(argv: readonly string[]): PluginCommand {
     if (rest.length > 0) {
       throw new UsageError(`requests takes no arguments (got ${rest.join(' ')}); use -n NAMESPACE or -A`);
     }
-    rejectFlags(first, values, ['comment', 'reason']);
+    rejectFlags(first, values, ['comment', 'reason', 'collector']);
     if (bools.has('allNamespaces') && values.namespace !== undefined) {
       throw new UsageError('use either -n NAMESPACE or -A (all namespaces), not both');
     }
@@ -124,8 +134,10 @@ export function parseArgs(argv: readonly string[]): PluginCommand {
       connection,
       allNamespaces: bools.has('allNamespaces'),
       all: bools.has('all'),
+      watch: bools.has('watch'),
     };
   }
+  if (bools.has('watch')) throw new UsageError('-w/--watch only applies to requests');
 
   if (bools.has('allNamespaces') || bools.has('all')) {
     throw new UsageError(`${first} decides one request; -A and --all only apply to requests`);
@@ -139,6 +151,17 @@ export function parseArgs(argv: readonly string[]): PluginCommand {
   }
   const name = rest[0] as string;
   if (name.trim() === '') throw new UsageError(`${first} needs a non-empty AccessRequest name`);
+
+  if (first === 'describe') {
+    rejectFlags(first, values, ['comment', 'reason']);
+    return {
+      command: 'describe',
+      connection,
+      name,
+      ...(values.collector ? { collector: values.collector } : {}),
+    };
+  }
+  if (values.collector !== undefined) throw new UsageError('--collector only applies to describe');
 
   if (first === 'approve') {
     if (values.reason !== undefined)
@@ -181,12 +204,14 @@ export const HELP: Record<'main' | Subcommand, string> = {
   main: `Decide Chaperone AccessRequests: operations that agents' sidecars paused until a human approves.
 
 Usage:
-  kubectl chaperone requests [-n NAMESPACE | -A] [--all]
+  kubectl chaperone requests [-n NAMESPACE | -A] [--all] [-w]
+  kubectl chaperone describe NAME [-n NAMESPACE] [--collector URL]
   kubectl chaperone approve NAME [-n NAMESPACE] [--comment TEXT]
   kubectl chaperone deny NAME --reason TEXT [-n NAMESPACE]
 
 Commands:
-  requests   List pending AccessRequests (all of them with --all).
+  requests   List pending AccessRequests (all of them with --all); -w keeps printing new ones.
+  describe   One request in full, with the session's recent statements from the collector.
   approve    Approve one. With a policy that needs several approvers, records your approval.
   deny       Deny one, saying why. One denial decides.
 
@@ -201,10 +226,23 @@ that you are an approver of the request's AccessPolicy, and refuses your own req
   requests: `List AccessRequests waiting for a decision.
 
 Usage:
-  kubectl chaperone requests [-n NAMESPACE | -A] [--all]
+  kubectl chaperone requests [-n NAMESPACE | -A] [--all] [-w]
 
   -A, --all-namespaces  List across all namespaces.
-      --all             Include decided and expired requests.`,
+      --all             Include decided and expired requests.
+  -w, --watch           After the list, print each new request as it arrives and each decision
+                        (a watch on the API server; stop with Ctrl-C).`,
+  describe: `Show one AccessRequest in full: who asks, the operation, why it needs approval, approvals,
+notifications, and the recent statements of its session.
+
+Usage:
+  kubectl chaperone describe NAME [-n NAMESPACE] [--collector URL]
+
+  --collector URL  The collector's auditor API, e.g. https://chaperone-collector.example.com
+                   (default: $CHAPERONE_COLLECTOR_URL). The bearer token is read from
+                   $CHAPERONE_COLLECTOR_TOKEN (an auditor OIDC ID token or the static auditor
+                   token); a private CA from $NODE_EXTRA_CA_CERTS. Without a collector, or when it
+                   cannot be reached, the request is still shown and the reason is printed.`,
   approve: `Approve an AccessRequest.
 
 Usage:

@@ -1,6 +1,7 @@
 // What `kubectl chaperone` prints, pure: the requests table, the outcome of a decision, API errors.
 
 import type { AccessRequest } from '@chaperone/api';
+import { printable } from './printable.js';
 
 /** Kubernetes' duration.HumanDuration (what kubectl shows in AGE columns). */
 export function humanDuration(ms: number): string {
@@ -57,21 +58,7 @@ export function formatRequestsTable(requests: readonly AccessRequest[], opts: Ta
       (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') ||
       (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''),
   );
-  const rows = sorted.map((r) => {
-    const row = [
-      r.metadata.name ?? '',
-      phaseCell(r),
-      r.spec.connection,
-      requesterCell(r),
-      truncate(oneLine(r.spec.operation.text), OPERATION_WIDTH),
-      r.metadata.creationTimestamp
-        ? humanDuration(opts.now.getTime() - Date.parse(r.metadata.creationTimestamp))
-        : '<unknown>',
-      expiresCell(r, opts.now),
-    ];
-    if (opts.allNamespaces) row.unshift(r.metadata.namespace ?? '');
-    return row;
-  });
+  const rows = sorted.map((r) => requestCells(r, opts));
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] as string).length)));
   return all
@@ -82,6 +69,44 @@ export function formatRequestsTable(requests: readonly AccessRequest[], opts: Ta
         .trimEnd(),
     )
     .join('\n');
+}
+
+function requestCells(r: AccessRequest, opts: TableOptions): string[] {
+  const row = [
+    r.metadata.name ?? '',
+    phaseCell(r),
+    r.spec.connection,
+    requesterCell(r),
+    truncate(oneLine(r.spec.operation.text), OPERATION_WIDTH),
+    r.metadata.creationTimestamp
+      ? humanDuration(opts.now.getTime() - Date.parse(r.metadata.creationTimestamp))
+      : '<unknown>',
+    expiresCell(r, opts.now),
+  ];
+  if (opts.allNamespaces) row.unshift(r.metadata.namespace ?? '');
+  return row;
+}
+
+/** Column widths of `requests --watch` lines after the first table (kubectl -w also keeps them fixed). */
+export function tableWidths(table: string): number[] {
+  const header = table.split('\n')[0] ?? '';
+  const widths: number[] = [];
+  const re = /\S+(?: \S+)*\s*/g;
+  for (let m = re.exec(header); m; m = re.exec(header)) widths.push(m[0].length);
+  return widths;
+}
+
+/** One request as a line of the watch output, padded to `widths` (the table's, or defaults). */
+export function formatWatchLine(r: AccessRequest, opts: TableOptions, widths?: readonly number[]): string {
+  const defaults = [32, 10, 16, 28, OPERATION_WIDTH + 3, 6, 10];
+  if (opts.allNamespaces) defaults.unshift(16);
+  const cells = requestCells(r, opts);
+  return cells
+    .map((cell, i) =>
+      i === cells.length - 1 ? cell : cell.padEnd(Math.max(widths?.[i] ?? defaults[i] ?? 0, cell.length + 3)),
+    )
+    .join('')
+    .trimEnd();
 }
 
 function phaseCell(r: AccessRequest): string {
@@ -104,8 +129,9 @@ function expiresCell(r: AccessRequest, now: Date): string {
   return left > 0 ? `in ${humanDuration(left)}` : `${humanDuration(-left)} ago`;
 }
 
+/** One line of recorded text, control characters escaped: they would drive the approver's terminal. */
 function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return printable(text.replace(/\s+/g, ' ').trim());
 }
 
 function truncate(text: string, width: number): string {

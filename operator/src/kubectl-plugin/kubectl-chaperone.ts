@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// kubectl plugin for approvers: `kubectl chaperone requests | approve NAME | deny NAME --reason`.
+// kubectl plugin for approvers: `kubectl chaperone requests [-w] | describe NAME | approve NAME |
+// deny NAME --reason`.
 // kubectl finds it on PATH as `kubectl-chaperone`. Approve/deny is the same merge patch of
 // status.decision an approver could send with `kubectl patch --subresource=status`; the approval
 // webhook stamps who decided. Argument parsing and output are pure (cli-args.ts, format.ts).
@@ -7,6 +8,8 @@
 import type { AccessRequest } from '@chaperone/api';
 import * as k8s from '@kubernetes/client-node';
 import { HELP, type PluginCommand, parseArgs, UsageError } from './cli-args.js';
+import { formatDescribe } from './describe-format.js';
+import { sessionContext } from './describe-request.js';
 import {
   apiErrorMessage,
   describeOutcome,
@@ -14,6 +17,7 @@ import {
   isPending,
   parseWarningHeader,
 } from './format.js';
+import { watchRequests } from './watch-requests.js';
 
 const GROUP = 'chaperone.dev';
 const VERSION = 'v1alpha1';
@@ -49,6 +53,33 @@ async function main(argv: readonly string[], io: Io): Promise<number> {
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
 
   try {
+    if (cmd.command === 'requests' && cmd.watch) {
+      return await watchRequests({
+        kc,
+        namespace,
+        allNamespaces: cmd.allNamespaces,
+        all: cmd.all,
+        out: io.out,
+        err: io.err,
+      });
+    }
+    if (cmd.command === 'describe') {
+      const req = (await api.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: PLURAL,
+        name: cmd.name,
+      })) as AccessRequest;
+      const url = cmd.collector ?? process.env.CHAPERONE_COLLECTOR_URL;
+      const token = process.env.CHAPERONE_COLLECTOR_TOKEN;
+      const ctx = await sessionContext(req.spec.sessionId, {
+        ...(url ? { url } : {}),
+        ...(token ? { token } : {}),
+      });
+      io.out(formatDescribe(req, ctx, new Date()));
+      return 0;
+    }
     if (cmd.command === 'requests') {
       const list = (
         cmd.allNamespaces

@@ -48,12 +48,12 @@ describe('reconcileAccessRequest', () => {
     // Only owned fields: a merge patch must not touch decision or approvals.
     expect(Object.keys(out.status ?? {}).sort()).toEqual(['conditions', 'observedGeneration', 'phase']);
     expect(out.events).toEqual([expect.objectContaining({ type: 'Normal', reason: 'Expired' })]);
+    // No pod in the spec: no Event for one.
+    expect(out.relatedEvents).toEqual([]);
     expect(out.requeueAfterMs).toBeUndefined();
   });
 
   it.each([
-    { name: 'Approved', status: { phase: 'Approved' as const, decision: { verdict: 'Approved' as const } } },
-    { name: 'Denied', status: { phase: 'Denied' as const, decision: { verdict: 'Denied' as const } } },
     { name: 'Expired', status: { phase: 'Expired' as const } },
     {
       name: 'decision without phase yet',
@@ -64,6 +64,39 @@ describe('reconcileAccessRequest', () => {
     expect(isDecided(request(status))).toBe(true);
     expect(out).toEqual({ events: [] });
   });
+
+  it.each([
+    { verdict: 'Approved' as const, type: 'Normal' },
+    { verdict: 'Denied' as const, type: 'Warning' },
+  ])(
+    '$verdict → a Decided condition once, with an Event on the request and on the agent pod',
+    ({ verdict, type }) => {
+      const req = request(
+        { phase: verdict, decision: { verdict, by: 'alice', comment: 'ok <b>' } },
+        '2000-01-01T00:00:00Z',
+      );
+      req.spec.requester.pod = { name: 'agent-1', uid: 'pod-uid' };
+      const out = reconcileAccessRequest(req, deps);
+      expect(Object.keys(out.status ?? {}).sort()).toEqual(['conditions', 'observedGeneration']);
+      expect(out.status?.conditions).toEqual([
+        expect.objectContaining({ type: 'Decided', status: 'True', reason: verdict }),
+      ]);
+      expect(out.events).toEqual([expect.objectContaining({ type, reason: verdict })]);
+      expect(out.events[0]?.message).toContain('by alice');
+      expect(out.relatedEvents).toEqual([
+        {
+          object: { apiVersion: 'v1', kind: 'Pod', namespace: 'team-a', name: 'agent-1', uid: 'pod-uid' },
+          event: expect.objectContaining({
+            reason: verdict,
+            message: expect.stringContaining('team-a/orders-db-7f3a9c'),
+          }),
+        },
+      ]);
+      // Once written, nothing more: a restart does not repeat the Events.
+      const again = reconcileAccessRequest({ ...req, status: { ...req.status, ...out.status } }, deps);
+      expect(again).toEqual({ events: [] });
+    },
+  );
 
   it('an unparseable expiresAt warns and never writes', () => {
     const out = reconcileAccessRequest(request({ phase: 'Pending' }, 'soon'), deps);

@@ -1,4 +1,4 @@
-import type { EventSpec } from '../controller/events.js';
+import type { EventSpec, InvolvedObject } from '../controller/events.js';
 
 /**
  * What a reconcile decides. The controller writes `status` (a merge patch of the fields the
@@ -9,6 +9,8 @@ export interface ReconcileOutcome<S extends object> {
   /** Undefined: nothing of the status is this reconciler's to write. */
   status?: S;
   events: EventSpec[];
+  /** Events on other objects (an AccessRequest's agent pod), written with the same status. */
+  relatedEvents?: { object: InvolvedObject; event: EventSpec }[];
   requeueAfterMs?: number;
 }
 

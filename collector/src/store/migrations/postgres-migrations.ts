@@ -88,4 +88,9 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
        END $$`,
     ],
   },
+  {
+    version: 3,
+    name: 'approval events by time (the approvals page)',
+    statements: ['CREATE INDEX IF NOT EXISTS events_by_type_time ON events (type, time)'],
+  },
 ];

@@ -75,4 +75,9 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX session_subjects_by_session ON session_subjects (session_id)',
     ],
   },
+  {
+    version: 2,
+    name: 'approval events by time (the approvals page)',
+    statements: ['CREATE INDEX events_by_type_time ON events (type, time_ms)'],
+  },
 ];
