@@ -4,7 +4,7 @@
 // request and in chaperone_notification_* metrics. It never touches the decision: a target that
 // is down delays nothing but its own message.
 
-import type { AccessPolicy, AccessRequest, NotificationDelivery } from '@chaperone/api';
+import type { AccessPolicy, AccessRequest, Logger, NotificationDelivery } from '@chaperone/api';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { EventSpec } from '../controller/events.js';
 import { checkTargetUrl, type DeliveryResult, deliver } from './delivery.js';
@@ -21,7 +21,7 @@ export interface NotifierDeps {
   writeDeliveries(req: AccessRequest, records: NotificationDelivery[]): Promise<void>;
   recordEvent(req: AccessRequest, event: EventSpec): void;
   registry: Registry;
-  log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  log?: Logger;
   now?: () => Date;
   fetch?: typeof fetch;
   random?: () => number;
