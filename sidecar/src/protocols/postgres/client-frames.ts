@@ -134,7 +134,7 @@ function decide(
   }
   if (verdict.action === 'deny') {
     recordQuery(s, verdict, 'denied', verdict.reason);
-    forward(s.denials.standIn(raw, verdict.reason, verdict.rule), false);
+    forward(s.denials.standIn(raw, verdict.reason, verdict.rule, verdict.serverError), false);
     return undefined;
   }
   return awaitApproval(s, verdict, raw, forward);

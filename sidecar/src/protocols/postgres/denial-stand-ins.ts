@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { serialize } from 'pg-protocol';
+import type { ServerError } from './statement-guard.js';
 import { Frontend, SqlState } from './wire/codes.js';
 import { BodyReader } from './wire/message-reader.js';
 
@@ -8,6 +9,7 @@ interface Denial {
   message: string;
   detail?: string;
   hint?: string;
+  position?: number;
 }
 
 const STAND_IN = /CHAPERONE_DENIED_([0-9a-f]{16})/;
@@ -21,16 +23,22 @@ export class DenialStandIns {
   /** Nonces of stand-ins sent upstream → the denial their error becomes. */
   private readonly denials = new Map<string, Denial>();
 
-  /** A Query or Parse (same statement name as `raw`, if it was a Parse) standing in for the denied one. */
-  standIn(raw: Buffer | undefined, reason: string, rule: string): Buffer {
+  /**
+   * A Query or Parse (same statement name as `raw`, if it was a Parse) standing in for the denied
+   * one. `serverError`, when given, is what the client gets instead of the policy's refusal.
+   */
+  standIn(raw: Buffer | undefined, reason: string, rule: string, serverError?: ServerError): Buffer {
     const nonce = randomBytes(8).toString('hex');
     const sql = `CHAPERONE_DENIED_${nonce}`;
-    this.denials.set(nonce, {
-      code: SqlState.insufficientPrivilege,
-      message: `chaperone: ${reason}`,
-      detail: `Denied by policy rule ${rule}.`,
-      hint: 'Ask your platform team for access, or for an approver if the rule asks for approval.',
-    });
+    this.denials.set(
+      nonce,
+      serverError ?? {
+        code: SqlState.insufficientPrivilege,
+        message: `chaperone: ${reason}`,
+        detail: `Denied by policy rule ${rule}.`,
+        hint: 'Ask your platform team for access, or for an approver if the rule asks for approval.',
+      },
+    );
     if (raw?.[0] === Frontend.Parse) {
       const r = new BodyReader(raw.subarray(5));
       const name = r.cstring();

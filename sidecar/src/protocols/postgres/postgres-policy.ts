@@ -24,6 +24,7 @@ import type {
   CopyMasking,
   GuardVerdict,
   OperationSummary,
+  ServerError,
   SessionPolicy,
   SessionPolicyFactory,
 } from './statement-guard.js';
@@ -111,9 +112,20 @@ export function postgresPolicyFactory(
 
     const check = (sql: string): GuardVerdict => {
       const analysis = classifyCached(sql);
+      // Only blanks, comments and semicolons: nothing runs, and the server answers
+      // EmptyQueryResponse (drivers' pings and connection checks send these).
+      if (analysis.error?.kind === 'empty')
+        return { action: 'allow', rule: '(empty query)', summary: unparsedSummary(sql) };
       if (analysis.error || analysis.statements.length === 0) {
         const reason = `the statement could not be parsed (${analysis.error?.message ?? 'empty'}), so policy cannot judge it`;
-        return { action: 'deny', reason, rule: '(parser)', summary: unparsedSummary(sql) };
+        const summary = unparsedSummary(sql);
+        const e = analysis.error;
+        if (e?.kind !== 'syntax') return { action: 'deny', reason, rule: '(parser)', summary };
+        // A syntax error is answered as PostgreSQL answers it (same parser, same words): drivers
+        // and people read 42601 and its position, not a policy refusal.
+        const serverError: ServerError = { code: '42601', message: e.message };
+        if (e.position !== undefined) serverError.position = [...sql.slice(0, e.position)].length + 1;
+        return { action: 'deny', reason, rule: '(parser)', summary, serverError };
       }
       let worst: GuardVerdict | undefined;
       let copy: CopyMasking | undefined;

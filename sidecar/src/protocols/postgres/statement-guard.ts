@@ -34,9 +34,23 @@ export interface CatalogFacts {
   functions: FunctionFacts[];
 }
 
+/** An error as the server words it: SQLSTATE, message and 1-based character position. */
+export interface ServerError {
+  code: string;
+  message: string;
+  position?: number;
+}
+
 export type GuardVerdict =
   | { action: 'allow'; rule: string; summary: OperationSummary; copy?: CopyMasking; ask?: CatalogQuestions }
-  | { action: 'deny'; reason: string; rule: string; summary: OperationSummary }
+  | {
+      action: 'deny';
+      reason: string;
+      rule: string;
+      summary: OperationSummary;
+      /** The error PostgreSQL itself would give (a syntax error), sent instead of the policy's. */
+      serverError?: ServerError;
+    }
   | {
       action: 'approve';
       copy?: CopyMasking;

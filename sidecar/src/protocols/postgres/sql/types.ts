@@ -75,7 +75,16 @@ export interface SqlAnalysis {
    * parser unavailable). `statements` is then empty and policy must deny ("default deny").
    * `position` is a 0-based index into the query string (UTF-16 code units) when known.
    */
-  error?: { message: string; position?: number };
+  error?: {
+    message: string;
+    position?: number;
+    /**
+     * `syntax`: the parser refused the text (PostgreSQL answers 42601 with the same message);
+     * `empty`: no statement at all, only blanks, comments and semicolons (PostgreSQL answers
+     * EmptyQueryResponse); otherwise a limit of the analysis.
+     */
+    kind?: 'syntax' | 'empty';
+  };
 }
 
 /** A masking rule target. Each segment is a name or a glob ('*' any run, '?' one character). */

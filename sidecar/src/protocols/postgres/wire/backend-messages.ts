@@ -37,6 +37,8 @@ export interface NoticeFields {
   message: string;
   detail?: string;
   hint?: string;
+  /** 1-based character position in the query string (field P). */
+  position?: number;
 }
 
 function fields(f: NoticeFields): Buffer {
@@ -50,6 +52,7 @@ function fields(f: NoticeFields): Buffer {
   add('M', f.message);
   add('D', f.detail);
   add('H', f.hint);
+  add('P', f.position === undefined ? undefined : String(f.position));
   parts.push(Buffer.from([0]));
   return Buffer.concat(parts);
 }

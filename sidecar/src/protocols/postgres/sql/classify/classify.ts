@@ -116,6 +116,8 @@ function addMultiStatementRisks(statements: StatementAnalysis[]): void {
   });
 }
 
+const EMPTY_QUERY = { message: 'empty query: the text holds no statement', kind: 'empty' as const };
+
 /**
  * Classifies every statement of a query string (simple-query protocol: several statements allowed).
  * Needs `await initSqlParser()` once before the first call; until then it returns an error.
@@ -124,17 +126,19 @@ export function classifySql(input: string): SqlAnalysis {
   // A lone surrogate cannot arrive over the wire (the server sees UTF-8), and the WASM module's
   // encoder would pair it with the next character, hiding that character from the parser.
   const sql = typeof input === 'string' && !input.isWellFormed() ? input.toWellFormed() : input;
+  // The parser refuses a text with nothing in it; PostgreSQL answers it as an empty query.
+  if (typeof sql === 'string' && sql.trim() === '') return { statements: [], error: EMPTY_QUERY };
   const parsed = parseQuery(sql);
   if (!parsed.ok) {
+    const kind = parsed.syntax ? { kind: 'syntax' as const } : {};
     const error =
       parsed.position === undefined
-        ? { message: parsed.message }
-        : { message: parsed.message, position: parsed.position };
+        ? { message: parsed.message, ...kind }
+        : { message: parsed.message, position: parsed.position, ...kind };
     return { statements: [], error };
   }
   const raws = parsed.result.stmts ?? [];
-  if (raws.length === 0)
-    return { statements: [], error: { message: 'empty query: the text holds no statement' } };
+  if (raws.length === 0) return { statements: [], error: EMPTY_QUERY };
   if (raws.length > MAX_STATEMENTS) {
     return {
       statements: [],
@@ -150,8 +154,7 @@ export function classifySql(input: string): SqlAnalysis {
       if (raw.stmt === undefined) continue;
       statements.push(analyzeStatement(raw.stmt, slice(raw.stmt_location ?? 0, raw.stmt_len ?? 0)));
     }
-    if (statements.length === 0)
-      return { statements: [], error: { message: 'empty query: the text holds no statement' } };
+    if (statements.length === 0) return { statements: [], error: EMPTY_QUERY };
     addMultiStatementRisks(statements);
     return { statements };
   } catch (e) {

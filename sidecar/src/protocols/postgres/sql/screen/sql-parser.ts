@@ -57,7 +57,8 @@ export function sqlParserHealth(): { ok: boolean; reason?: string } {
 
 export type ParseOutcome =
   | { ok: true; result: ParseResult }
-  | { ok: false; message: string; position?: number };
+  /** `syntax`: the parser itself refused the text (the others are limits of the gateway). */
+  | { ok: false; message: string; position?: number; syntax?: boolean };
 
 function isWasmFault(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
@@ -138,7 +139,9 @@ export function parseQuery(sql: string): ParseOutcome {
     if (isWasmFault(e)) return { ok: false, message: poison(e) };
     const message = e instanceof Error ? e.message : String(e);
     const position = sqlErrorPosition(e, sql);
-    return position === undefined ? { ok: false, message } : { ok: false, message, position };
+    return position === undefined
+      ? { ok: false, message, syntax: true }
+      : { ok: false, message, position, syntax: true };
   }
 }
 
