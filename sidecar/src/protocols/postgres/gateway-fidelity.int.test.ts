@@ -114,3 +114,62 @@ describe("syntax errors are the server's, with its SQLSTATE and position", () =>
     }
   });
 });
+
+describe('startup parameters, database name and backend PID', () => {
+  const connectGateway = async (extra: Partial<pg.ClientConfig> = {}) => {
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port: fx.port,
+      user: 'agent',
+      database: 'orders',
+      ...extra,
+    });
+    c.on('error', () => {});
+    await c.connect();
+    return c;
+  };
+
+  it('passes settings that only tighten, in both spellings, so the server enforces them', async () => {
+    const c = await connectGateway({ statement_timeout: 300, options: '-c lock_timeout=2s' });
+    try {
+      const shown = await c.query('SELECT current_setting($1) AS st, current_setting($2) AS lt', [
+        'statement_timeout',
+        'lock_timeout',
+      ]);
+      expect(shown.rows).toEqual([{ st: '300ms', lt: '2s' }]);
+      const slow = (await outcome(c, 'SELECT pg_sleep(2)')) as { code: string };
+      expect(slow.code).toBe('57014'); // canceled by the statement timeout the client asked for
+    } finally {
+      await c.end();
+    }
+  });
+
+  it.each([
+    [{ options: '-c search_path=evil,public' }, '0A000', /search_path is not passed through/],
+    [
+      { database: 'postgres' },
+      '3D000',
+      /database "postgres" does not exist here: this listener serves database "orders"/,
+    ],
+  ])('refuses %j at login with a clear error', async (extra, code, message) => {
+    const err = (await connectGateway(extra as Partial<pg.ClientConfig>).then(
+      async (c) => {
+        await c.end();
+        return undefined;
+      },
+      (e: unknown) => e,
+    )) as { code?: string; message?: string } | undefined;
+    expect(err?.code).toBe(code);
+    expect(err?.message).toMatch(message);
+  });
+
+  it('hands the client the real backend PID, and pg_terminate_backend on it works', async () => {
+    const c = await connectGateway();
+    const ended = new Promise((r) => c.once('end', r));
+    const pid = (c as unknown as { processID: number }).processID;
+    const backend = await c.query('SELECT pg_backend_pid() AS pid');
+    expect(backend.rows[0].pid).toBe(pid);
+    await db.psql(`SELECT pg_terminate_backend(${pid})`);
+    await ended;
+  });
+});

@@ -6,22 +6,11 @@ import { describeIdentity } from '../../identity/identity.js';
 import { isRefusal } from '../../pipeline/refusal.js';
 import { ColumnCatalog } from './column-catalog.js';
 import type { PostgresSessionState } from './session-state.js';
+import { databaseMismatch, startupSettings } from './startup-parameters.js';
 import { connectUpstream, UpstreamError } from './upstream.js';
 import * as msg from './wire/backend-messages.js';
 import { Frontend, PROTOCOL_3_0, SqlState } from './wire/codes.js';
 import { BodyReader, type Frame, type MessageReader, ProtocolError } from './wire/message-reader.js';
-
-// Startup parameters an agent may pass on to the server. Anything else — notably `options`, which
-// can set arbitrary GUCs such as role or search_path — is dropped.
-const FORWARDED_STARTUP_PARAMS = new Set([
-  'application_name',
-  'DateStyle',
-  'TimeZone',
-  'extra_float_digits',
-  'IntervalStyle',
-  'datestyle',
-  'timezone',
-]);
 
 type StartupPacket = ReturnType<MessageReader['nextStartup']> & object;
 
@@ -111,6 +100,16 @@ export async function onPassword(s: PostgresSessionState, frame: Frame): Promise
 /** The pipeline's admission, upstream login, then the agent's AuthenticationOk. */
 async function admit(s: PostgresSessionState): Promise<void> {
   s.phase = 'connecting';
+  const wrongDatabase = databaseMismatch(s.startupParams, s.cfg.target.database, s.cfg.connection);
+  if (wrongDatabase) {
+    s.sendFatal(wrongDatabase.code, wrongDatabase.message);
+    return;
+  }
+  const settings = startupSettings(s.startupParams);
+  if (!settings.ok) {
+    s.sendFatal(settings.code, settings.message);
+    return;
+  }
   const remote = `${s.client.remoteAddress ?? '?'}:${s.client.remotePort ?? '?'}`;
   const admitted = await s.pipeline.admit(
     { type: 'postgres' },
@@ -123,8 +122,7 @@ async function admit(s: PostgresSessionState): Promise<void> {
   const policy = admitted.view;
   s.policy = policy;
   s.masks = policy.masking.hasColumnRules || policy.masking.hasDetectors;
-  const forwarded: Record<string, string> = {};
-  for (const [k, v] of s.startupParams) if (FORWARDED_STARTUP_PARAMS.has(k)) forwarded[k] = v;
+  const forwarded: Record<string, string> = { ...settings.forward };
   // The SQL analysis reads the query text as UTF-8; a client encoding such as SJIS or GBK (where a
   // backslash can be the second byte of a character) would make the server see other statements.
   forwarded.client_encoding = 'UTF8';
@@ -152,12 +150,14 @@ async function admit(s: PostgresSessionState): Promise<void> {
 /** Upstream is logged in: hand the agent its AuthenticationOk and start relaying both ways. */
 function relay(s: PostgresSessionState): void {
   const up = s.upstream!;
-  const fakePid = randomInt(1, 2 ** 31 - 1);
-  const fakeKey = randomInt(0, 2 ** 31 - 1);
-  s.unregisterCancel = s.cfg.cancels.register(fakePid, fakeKey, () => forwardCancel(s));
+  // The real backend PID (pg_stat_activity, pg_terminate_backend and server logs line up with it),
+  // with a cancel key of the gateway's own: the server's key never reaches the agent.
+  const pid = up.backendKey.processId;
+  const key = randomInt(0, 2 ** 31 - 1);
+  s.unregisterCancel = s.cfg.cancels.register(pid, key, () => forwardCancel(s));
   const out: Buffer[] = [msg.authenticationOk()];
   for (const [k, v] of up.parameters) out.push(msg.parameterStatus(k, v));
-  out.push(msg.backendKeyData(fakePid, fakeKey), msg.readyForQuery('I'));
+  out.push(msg.backendKeyData(pid, key), msg.readyForQuery('I'));
   s.client.write(Buffer.concat(out));
   up.socket.on('data', (chunk: Buffer) => s.onServerData(chunk));
   up.socket.on('error', (err) => s.close(`server error: ${err.message}`));
