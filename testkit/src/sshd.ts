@@ -76,6 +76,9 @@ export async function startSshd(): Promise<TestSshd> {
       'X11Forwarding no',
       'PrintMotd no',
       'Subsystem sftp internal-sftp',
+      // Lets a gateway test see that only allow-listed variables are forwarded (SECRET_TOKEN would be
+      // accepted here if a gateway passed it on).
+      'AcceptEnv LANG LC_* TZ SECRET_TOKEN',
       'LogLevel VERBOSE',
       'MaxStartups 100:30:200',
       '',
