@@ -121,6 +121,19 @@ describe('SSH gateway: terminals', () => {
     }
   });
 
+  it('refuses X11 and agent forwarding requests and records them', async () => {
+    const c = await agentClient(h);
+    try {
+      const x11 = await new Promise<Error | undefined>((resolve) =>
+        c.exec('true', { x11: true }, (err) => resolve(err)),
+      );
+      expect(x11?.message).toMatch(/X11/);
+      expect(h.events.some((e) => e.type === 'refused' && e.what === 'x11-forwarding')).toBe(true);
+    } finally {
+      c.end();
+    }
+  });
+
   it('passes allowed environment variables and drops others', async () => {
     const c = await agentClient(h);
     try {

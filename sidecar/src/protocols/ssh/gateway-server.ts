@@ -6,7 +6,7 @@ import ssh2, { type AuthContext, type Client, type ClientInfo, type Connection }
 import type { SshAgentIdentity, SshSessionHooks } from './hooks.js';
 import { handleDirectTcpip } from './port-forward.js';
 import { handleSession } from './session-channel.js';
-import { fingerprintOf } from './ssh-keys.js';
+import { fingerprintOf, generateOpenSshEd25519Key } from './ssh-keys.js';
 
 export interface SshGatewayLimits {
   /** Channels (sessions + forwards) open at once per connection. Default 16. */
@@ -43,13 +43,16 @@ export interface SshGateway {
   close(): Promise<void>;
 }
 
-/** A fresh ed25519 host key for the gateway, and its known_hosts public half. */
+/**
+ * A fresh ed25519 host key for the gateway, and its known_hosts public half. Encoded here because
+ * ssh2's own generateKeyPairSync drops a leading zero byte of the public key about once in 256 keys
+ * and then cannot read its own output.
+ */
 export function generateGatewayHostKey(comment = 'chaperone-gateway'): {
   privateKey: string;
   publicKeyLine: string;
 } {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKeyLine: pair.public.trim() };
+  return generateOpenSshEd25519Key(comment);
 }
 
 export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGateway> {

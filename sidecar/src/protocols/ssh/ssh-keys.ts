@@ -1,7 +1,7 @@
 // SSH wire encodings the gateway needs beyond what ssh2 exposes: the session's own key pair,
 // authorized_keys lines, fingerprints and the few fields of an OpenSSH certificate (PROTOCOL.certkeys)
 // that decide whether it can still be used. Pure functions, no I/O.
-import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
 
 /** An ed25519 key pair made in this process. The private half is a KeyObject that is never exported. */
 export interface SessionKeyPair {
@@ -23,6 +23,41 @@ export function generateSessionKeyPair(comment = 'chaperone-sidecar'): SessionKe
     publicKeyBlob: blob,
     fingerprint: fingerprintOf(blob),
     sign: (data) => sign(null, data, key),
+  };
+}
+
+/** An ed25519 key pair as ssh-keygen writes it (openssh-key-v1, unencrypted), for ssh2's server. */
+export function generateOpenSshEd25519Key(comment: string): { privateKey: string; publicKeyLine: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pub = ed25519Raw(publicKey);
+  const d = privateKey.export({ format: 'jwk' }).d;
+  if (typeof d !== 'string') throw new Error('ed25519 private key without d');
+  const seed = Buffer.from(d, 'base64url');
+  const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  const check = randomBytes(4);
+  let section = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
+  const pad = (8 - (section.length % 8)) % 8;
+  section = Buffer.concat([section, Buffer.from(Array.from({ length: pad }, (_, i) => i + 1))]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString('none'),
+    sshString('none'),
+    sshString(Buffer.alloc(0)),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(blob),
+    sshString(section),
+  ]);
+  const b64 = body.toString('base64').replace(/.{1,70}/g, '$&\n');
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64}-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKeyLine: `ssh-ed25519 ${blob.toString('base64')} ${comment.replace(/\s+/g, '_')}`,
   };
 }
 
