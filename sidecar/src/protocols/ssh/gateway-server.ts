@@ -63,7 +63,7 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
       serveConnection(client, info, opts, open);
     } catch (err) {
       opts.log?.('ssh connection setup failed', { error: (err as Error).message });
-      client.end();
+      drop(client);
     }
   });
   server.maxConnections = opts.limits?.maxConnections ?? 64;
@@ -85,7 +85,7 @@ export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGatew
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Open connections keep server.close() waiting; they end with their upstreams.
-        for (const c of open) c.end();
+        for (const c of open) drop(c, 0);
       }),
   };
 }
@@ -109,7 +109,7 @@ function serveConnection(
 
   const authTimer = setTimeout(() => {
     endReason = 'login timed out';
-    client.end();
+    drop(client);
   }, limits.authTimeoutMs).unref();
   const guard =
     <A extends unknown[]>(fn: (...args: A) => void) =>
@@ -119,12 +119,13 @@ function serveConnection(
       } catch (err) {
         endReason = `internal error: ${(err as Error).message}`;
         opts.log?.('ssh connection failed', { error: (err as Error).message });
-        client.end();
+        drop(client);
       }
     };
 
   client.on('error', (err: Error) => {
     endReason = `protocol error: ${err.message}`;
+    drop(client);
     opts.log?.('ssh agent connection error', { error: err.message, remote: `${info.ip}:${info.port}` });
   });
   client.on(
@@ -139,7 +140,7 @@ function serveConnection(
     'ready',
     guard(() => {
       clearTimeout(authTimer);
-      if (!identity) return client.end();
+      if (!identity) return drop(client);
       hooks = opts.sessionHooks(identity);
       hooks.record({ type: 'session.start', identity });
     }),
@@ -148,7 +149,7 @@ function serveConnection(
     upstream ??= opts.connectUpstream(identity as SshAgentIdentity).then((c) => {
       c.on('close', () => {
         endReason = 'the target closed the connection';
-        client.end();
+        drop(client);
       });
       if (!open.has(client)) c.end();
       return c;
@@ -161,7 +162,7 @@ function serveConnection(
     if (openChannels >= limits.maxChannels) {
       if (++refusedOpens > limits.maxRefusedOpens) {
         endReason = 'too many channel opens';
-        client.end();
+        drop(client);
       }
       return undefined;
     }
@@ -222,6 +223,22 @@ function serveConnection(
   function refuse(what: string, reason: string): void {
     hooks?.record({ type: 'refused', what, reason });
   }
+}
+
+/**
+ * Ends a connection: ssh2 sends DISCONNECT and half-closes the socket, which a hostile peer can keep
+ * open forever; the socket is destroyed after a short grace period.
+ */
+function drop(client: Connection, graceMs = 1000): void {
+  try {
+    client.end();
+  } catch {
+    // already gone
+  }
+  const sock = (client as unknown as { _sock?: { destroy(): void; destroyed?: boolean } })._sock;
+  if (!sock || sock.destroyed) return;
+  if (graceMs === 0) sock.destroy();
+  else setTimeout(() => sock.destroy(), graceMs).unref();
 }
 
 /** Calls accepted() before ctx.accept(): ssh2 emits 'ready' from inside accept(). */
