@@ -58,14 +58,18 @@ export function generateGatewayHostKey(comment = 'chaperone-gateway'): {
 export async function startSshGateway(opts: SshGatewayOptions): Promise<SshGateway> {
   const host = opts.host ?? '127.0.0.1';
   const open = new Set<Connection>();
-  const server = new ssh2.Server({ hostKeys: [opts.hostKey], ident: 'chaperone' }, (client, info) => {
-    try {
-      serveConnection(client, info, opts, open);
-    } catch (err) {
-      opts.log?.('ssh connection setup failed', { error: (err as Error).message });
-      drop(client);
-    }
-  });
+  const server = new ssh2.Server(
+    // Keepalives find agents that vanished without closing (4 unanswered at 15 s: one minute).
+    { hostKeys: [opts.hostKey], ident: 'chaperone', keepaliveInterval: 15_000, keepaliveCountMax: 4 },
+    (client, info) => {
+      try {
+        serveConnection(client, info, opts, open);
+      } catch (err) {
+        opts.log?.('ssh connection setup failed', { error: (err as Error).message });
+        drop(client);
+      }
+    },
+  );
   server.maxConnections = opts.limits?.maxConnections ?? 64;
   server.on('error', (err: Error) => opts.log?.('ssh gateway listener error', { error: err.message }));
   await new Promise<void>((resolve, reject) => {

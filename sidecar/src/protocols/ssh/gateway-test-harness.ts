@@ -5,6 +5,7 @@ import {
   generateGatewayHostKey,
   type SshGateway,
   type SshGatewayLimits,
+  type SshGatewayOptions,
   startSshGateway,
 } from './gateway-server.js';
 import type { SshDecision, SshOperation, SshRecordEvent } from './hooks.js';
@@ -28,7 +29,11 @@ export interface GatewayHarness {
 }
 
 export async function startGatewayHarness(
-  opts: { limits?: SshGatewayLimits; hostKeys?: (sshd: TestSshd) => string[] } = {},
+  opts: {
+    limits?: SshGatewayLimits;
+    hostKeys?: (sshd: TestSshd) => string[];
+    gateway?: Pick<SshGatewayOptions, 'verifyPassword' | 'allowPodIdentity'>;
+  } = {},
 ): Promise<GatewayHarness> {
   const sshd = await startSshd();
   const hostKey = generateGatewayHostKey();
@@ -41,6 +46,7 @@ export async function startGatewayHarness(
   const gateway = await startSshGateway({
     hostKey: hostKey.privateKey,
     limits: opts.limits,
+    ...opts.gateway,
     sessionHooks: () => ({
       decide: (op, notify) => {
         decisions.push(op);
