@@ -98,7 +98,6 @@ describe('SSH gateway: bounded memory and hostile input', () => {
       7500,
     );
     expect(down.result.stdout.trim()).toBe(String(200 * MB));
-    console.log('MEM', up.earlyMb, up.peakMb, down.earlyMb, down.peakMb);
     expect(up.earlyMb).toBeLessThan(12);
     expect(down.earlyMb).toBeLessThan(12);
     // Overall: the windows plus garbage the GC has not returned yet from streaming 200 MB through

@@ -32,6 +32,8 @@ export interface SshGatewayOptions {
   verifyPassword?(username: string, password: string): Promise<Readonly<Record<string, unknown>> | undefined>;
   /** Accept `none` and any public key as the pod's own identity. Default true; false requires a password. */
   readonly allowPodIdentity?: boolean;
+  /** `parsed` (default): each SFTP request is decided and recorded; `raw`: `subsystem sftp` as a whole. */
+  readonly sftp?: 'parsed' | 'raw';
   readonly limits?: SshGatewayLimits;
   log?(message: string, fields?: Readonly<Record<string, unknown>>): void;
 }
@@ -184,7 +186,13 @@ function serveConnection(
       if (id === undefined || !hooks) return reject();
       const session = accept();
       session.once('close', release);
-      handleSession(session, { channel: id, hooks, upstream: connectUpstream, refused: refuse });
+      handleSession(session, {
+        channel: id,
+        hooks,
+        sftp: opts.sftp ?? 'parsed',
+        upstream: connectUpstream,
+        refused: refuse,
+      });
     }),
   );
   client.on(

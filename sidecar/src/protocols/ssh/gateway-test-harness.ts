@@ -32,7 +32,7 @@ export async function startGatewayHarness(
   opts: {
     limits?: SshGatewayLimits;
     hostKeys?: (sshd: TestSshd) => string[];
-    gateway?: Pick<SshGatewayOptions, 'verifyPassword' | 'allowPodIdentity'>;
+    gateway?: Pick<SshGatewayOptions, 'verifyPassword' | 'allowPodIdentity' | 'sftp'>;
   } = {},
 ): Promise<GatewayHarness> {
   const sshd = await startSshd();

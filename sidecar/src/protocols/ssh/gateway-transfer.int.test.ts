@@ -55,7 +55,24 @@ describe('SSH gateway: scp, sftp and forwarding with real OpenSSH clients', () =
       expect(h.decisions).toContainEqual({ kind: 'exec', command: `scp -t ${remote}` });
       expect(h.decisions).toContainEqual({ kind: 'exec', command: `scp -f ${remote}` });
     } else {
-      expect(h.decisions.some((op) => op.kind === 'subsystem' && op.name === 'sftp')).toBe(true);
+      expect(h.decisions).toContainEqual({ kind: 'sftp', op: 'write', path: remote });
+      expect(h.decisions).toContainEqual({ kind: 'sftp', op: 'read', path: remote });
+      expect(h.events).toContainEqual({
+        type: 'sftp',
+        channel: expect.any(Number),
+        op: 'write',
+        path: remote,
+        bytes: 300_000,
+        outcome: 'ok',
+      });
+      expect(h.events).toContainEqual({
+        type: 'sftp',
+        channel: expect.any(Number),
+        op: 'read',
+        path: remote,
+        bytes: 300_000,
+        outcome: 'ok',
+      });
     }
   });
 
@@ -77,14 +94,27 @@ describe('SSH gateway: scp, sftp and forwarding with real OpenSSH clients', () =
     await expect(readFile(h.client.dir.file('batch-renamed.bin'))).rejects.toThrow();
   });
 
-  it('refuses sftp when the decision denies the subsystem', async () => {
+  it('decides each SFTP request: a denied remove fails with the reason, the file stays, the denial is recorded', async () => {
+    await localFile('keep.bin', 10);
+    const path = h.client.dir.file('keep.bin');
     h.decide = async (op) =>
-      op.kind === 'subsystem'
-        ? { verdict: 'deny', reason: 'file transfer is not allowed' }
+      op.kind === 'sftp' && op.op === 'remove'
+        ? { verdict: 'deny', reason: 'removing files needs approval' }
         : { verdict: 'allow' };
     try {
-      const res = await h.client.sftp(['-b', '/dev/null', h.client.destination]);
+      await writeFile(h.client.dir.file('rm.txt'), `rm ${path}\n`, { mode: 0o644 });
+      const res = await h.client.sftp(['-b', h.client.dir.file('rm.txt'), h.client.destination]);
       expect(res.code).not.toBe(0);
+      // OpenSSH's sftp prints its own text for the status code, not the server's message.
+      expect(res.stderr).toContain('Permission denied');
+      expect((await readFile(path)).length).toBe(10);
+      expect(h.events).toContainEqual({
+        type: 'sftp',
+        channel: expect.any(Number),
+        op: 'remove',
+        path,
+        outcome: 'denied',
+      });
     } finally {
       h.decide = async () => ({ verdict: 'allow' });
     }
@@ -166,5 +196,34 @@ describe('SSH gateway: scp, sftp and forwarding with real OpenSSH clients', () =
       () => h.events.some((e) => e.type === 'refused' && e.what === 'remote-forwarding'),
       'refused -R',
     );
+  });
+});
+
+describe('SSH gateway: SFTP bridged as a raw subsystem', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness({ gateway: { sftp: 'raw' } });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  it('decides the subsystem as a whole: allowed copies work, a denial refuses the session', async () => {
+    await writeFile(h.client.dir.file('raw.bin'), 'raw-data');
+    await h.client.runAsClient('chmod', ['644', h.client.dir.file('raw.bin')]);
+    const ok = await h.client.scp([
+      h.client.dir.file('raw.bin'),
+      `${h.client.destination}:${h.client.dir.file('raw-up.bin')}`,
+    ]);
+    expect(ok.code).toBe(0);
+    expect(await readFile(h.client.dir.file('raw-up.bin'), 'utf8')).toBe('raw-data');
+    expect(h.decisions).toContainEqual({ kind: 'subsystem', name: 'sftp' });
+    expect(h.decisions.some((op) => op.kind === 'sftp')).toBe(false);
+    h.decide = async (op) =>
+      op.kind === 'subsystem'
+        ? { verdict: 'deny', reason: 'file transfer is not allowed' }
+        : { verdict: 'allow' };
+    const denied = await h.client.sftp(['-b', '/dev/null', h.client.destination]);
+    expect(denied.code).not.toBe(0);
   });
 });

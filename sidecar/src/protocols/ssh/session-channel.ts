@@ -1,8 +1,9 @@
 // One agent "session" channel: collects pty-req and env, then on shell / exec / subsystem asks
 // decide(), opens the matching channel on the target with the same pty and env, and bridges them.
-import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session } from 'ssh2';
+import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
 import { bridgeChannels } from './channel-bridge.js';
 import type { SshOperation, SshRecordEvent, SshSessionHooks } from './hooks.js';
+import { bridgeSftp } from './sftp-bridge.js';
 import { TerminalRecorder } from './terminal-recorder.js';
 
 /**
@@ -22,6 +23,8 @@ const MAX_ENV_VALUE = 4096;
 export interface SessionContext {
   readonly channel: number;
   readonly hooks: SshSessionHooks;
+  /** `parsed`: every SFTP request is decided and recorded; `raw`: the subsystem is decided as a whole. */
+  readonly sftp: 'parsed' | 'raw';
   upstream(): Promise<Client>;
   refused(what: string, reason: string): void;
 }
@@ -67,6 +70,19 @@ export function handleSession(session: Session, ctx: SessionContext): void {
     reject?.();
     ctx.refused('agent-forwarding', 'agent forwarding is not offered through the gateway');
   });
+
+  if (ctx.sftp === 'parsed') {
+    // With a listener, ssh2 hands `subsystem sftp` here (parsed) instead of to 'subsystem' (raw).
+    session.on('sftp', (accept, reject) => {
+      if (started) return reject();
+      started = true;
+      const agent = accept();
+      if (!agent) return;
+      const up = openUpstreamSftp(ctx, session);
+      up.catch(() => {});
+      bridgeSftp(agent, up, ctx, session);
+    });
+  }
 
   const start = (channel: ServerChannel | undefined, op: SshOperation) => {
     if (!channel || started) return;
@@ -129,6 +145,16 @@ export function handleSession(session: Session, ctx: SessionContext): void {
       endEvent(ctx.channel, op, res, Math.round(performance.now() - startedAt), pty !== undefined),
     );
   }
+}
+
+async function openUpstreamSftp(ctx: SessionContext, session: Session): Promise<SFTPWrapper> {
+  const client = await ctx.upstream();
+  const up = await new Promise<SFTPWrapper>((resolve, reject) =>
+    client.sftp((err, s) => (err ? reject(err) : resolve(s))),
+  );
+  // The agent may have given up while the target's SFTP server started.
+  session.once('close', () => up.end());
+  return up;
 }
 
 function withPty(pty: { term: string; cols: number; rows: number } | undefined) {
