@@ -11,7 +11,7 @@ describe('SSH gateway: agent login with a password (an OIDC ID token)', () => {
     h = await startGatewayHarness({
       gateway: {
         allowPodIdentity: false,
-        verifyPassword: async (_user, password) =>
+        verifyPassword: async (_user: string, password: string) =>
           password === TOKEN ? { sub: 'alice', groups: ['ops'] } : undefined,
       },
     });
@@ -20,16 +20,17 @@ describe('SSH gateway: agent login with a password (an OIDC ID token)', () => {
     await h?.stop();
   });
 
-  function login(password?: string): Promise<ssh2.Client> {
-    const pinned = parseAuthorizedKey(h.gatewayHostKey).blob;
+  function login(password?: string, username = 'alice', gw: GatewayHarness = h): Promise<ssh2.Client> {
+    const pinned = parseAuthorizedKey(gw.gatewayHostKey).blob;
+    const port = gw.gateway.port;
     return new Promise((resolve, reject) => {
       const c = new ssh2.Client();
       c.once('ready', () => resolve(c));
       c.once('error', reject);
       c.connect({
         host: h.gateway.host,
-        port: h.gateway.port,
-        username: 'alice',
+        port,
+        username,
         ...(password === undefined ? {} : { password }),
         hostVerifier: (k: Buffer) => k.equals(pinned),
       });
@@ -54,5 +55,22 @@ describe('SSH gateway: agent login with a password (an OIDC ID token)', () => {
     const ssh = await h.client.ssh([h.client.destination, 'true']);
     expect(ssh.code).toBe(255);
     expect(ssh.stderr).toContain('Permission denied');
+  });
+
+  it('with the pod identity allowed, user `oidc` still has to present a token', async () => {
+    const open = await startGatewayHarness({
+      gateway: {
+        verifyPassword: async (_u: string, p: string) => (p === TOKEN ? { sub: 'bob' } : undefined),
+      },
+    });
+    try {
+      const pod = await login(undefined, 'deploy', open);
+      pod.end();
+      await expect(login(undefined, 'oidc', open)).rejects.toThrow(/authentication methods failed/);
+      const withToken = await login(TOKEN, 'oidc', open);
+      withToken.end();
+    } finally {
+      await open.stop();
+    }
   });
 });

@@ -32,6 +32,11 @@ export interface SshGatewayOptions {
   verifyPassword?(username: string, password: string): Promise<Readonly<Record<string, unknown>> | undefined>;
   /** Accept `none` and any public key as the pod's own identity. Default true; false requires a password. */
   readonly allowPodIdentity?: boolean;
+  /**
+   * Logging in as this user asks for a password even when the pod identity is allowed (as the
+   * PostgreSQL gateway does for user `oidc`). Default `oidc`; only with verifyPassword.
+   */
+  readonly passwordUser?: string;
   /** `parsed` (default): each SFTP request is decided and recorded; `raw`: `subsystem sftp` as a whole. */
   readonly sftp?: 'parsed' | 'raw';
   readonly limits?: SshGatewayLimits;
@@ -266,16 +271,19 @@ async function authenticate(
     remotePort: info.port,
     clientVersion: info.header.identRaw,
   };
+  const podIdentity =
+    opts.allowPodIdentity !== false &&
+    !(opts.verifyPassword && ctx.username === (opts.passwordUser ?? 'oidc'));
   const methods: Array<'none' | 'publickey' | 'password'> = [];
-  if (opts.allowPodIdentity !== false) methods.push('publickey');
+  if (podIdentity) methods.push('publickey');
   if (opts.verifyPassword) methods.push('password');
   const refuse = () => ctx.reject(methods as AuthContext['method'][]);
   const accept = (identity: SshAgentIdentity) => {
     accepted(identity);
     ctx.accept();
   };
-  if (ctx.method === 'none' && opts.allowPodIdentity !== false) return accept({ ...base, method: 'none' });
-  if (ctx.method === 'publickey' && opts.allowPodIdentity !== false) {
+  if (ctx.method === 'none' && podIdentity) return accept({ ...base, method: 'none' });
+  if (ctx.method === 'publickey' && podIdentity) {
     // The key only says which agent process it is; still, a signature proves the client holds it.
     if (!ctx.signature || !ctx.blob) return ctx.accept();
     const key = ssh2.utils.parseKey(ctx.key.data);
