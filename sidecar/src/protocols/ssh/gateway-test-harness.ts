@@ -32,6 +32,8 @@ export async function startGatewayHarness(
   opts: {
     limits?: SshGatewayLimits;
     hostKeys?: (sshd: TestSshd) => string[];
+    /** ssh-keygen -V validity of the upstream certificates (default -1m:+5m). */
+    certificateValidity?: string;
     gateway?: Pick<SshGatewayOptions, 'verifyPassword' | 'allowPodIdentity' | 'sftp'>;
   } = {},
 ): Promise<GatewayHarness> {
@@ -57,7 +59,10 @@ export async function startGatewayHarness(
     connectUpstream: async () => {
       h.upstreamLogins++;
       const keyPair = generateSessionKeyPair();
-      const certificate = await sshd.signPublicKey(keyPair.publicKeyLine, { identity: 'gateway-test' });
+      const certificate = await sshd.signPublicKey(keyPair.publicKeyLine, {
+        identity: 'gateway-test',
+        ...(opts.certificateValidity ? { validity: opts.certificateValidity } : {}),
+      });
       return connectUpstream({
         host: sshd.host,
         port: sshd.port,
