@@ -1,5 +1,7 @@
 // Test support: a real sshd, the gateway in front of it with recording hooks whose decisions a test
 // can change, and real OpenSSH clients pinned to the gateway's host key.
+import { readFile } from 'node:fs/promises';
+import { signSshUserCertificate } from '@chaperone/api';
 import { type OpenSshClient, openSshClient, startSshd, type TestSshd } from '@chaperone/testkit';
 import {
   generateGatewayHostKey,
@@ -39,6 +41,7 @@ export async function startGatewayHarness(
 ): Promise<GatewayHarness> {
   const sshd = await startSshd();
   const hostKey = generateGatewayHostKey();
+  const caKey = await readFile(sshd.userCaKeyPath, 'utf8');
   const events: SshRecordEvent[] = [];
   const decisions: SshOperation[] = [];
   const h = {
@@ -59,10 +62,19 @@ export async function startGatewayHarness(
     connectUpstream: async () => {
       h.upstreamLogins++;
       const keyPair = generateSessionKeyPair();
-      const certificate = await sshd.signPublicKey(keyPair.publicKeyLine, {
-        identity: 'gateway-test',
-        ...(opts.certificateValidity ? { validity: opts.certificateValidity } : {}),
-      });
+      // The shared signer (what standalone mode uses with the CA Secret); ssh-keygen for odd validities.
+      const certificate = opts.certificateValidity
+        ? await sshd.signPublicKey(keyPair.publicKeyLine, {
+            identity: 'gateway-test',
+            validity: opts.certificateValidity,
+          })
+        : signSshUserCertificate({
+            caPrivateKeyPem: caKey,
+            publicKey: keyPair.publicKeyLine,
+            principals: [sshd.loginUser],
+            ttlMs: 5 * 60_000,
+            keyId: 'chaperone:gateway-test',
+          }).certificate;
       return connectUpstream({
         host: sshd.host,
         port: sshd.port,
