@@ -208,3 +208,70 @@ describe('SSH gateway: bounded memory and hostile input', () => {
     );
   });
 });
+
+describe('SSH gateway: hostile SFTP requests', () => {
+  let h: GatewayHarness;
+  beforeAll(async () => {
+    h = await startGatewayHarness();
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  /** SFTP packet: uint32 length, byte type, payload. */
+  const packet = (type: number, ...fields: Buffer[]) => {
+    const body = Buffer.concat([Buffer.from([type]), ...fields]);
+    return Buffer.concat([u32(body.length), body]);
+  };
+
+  it('answers empty writes, unknown handles and oversized reads with errors; the process stays up', async () => {
+    const c = await agentClient(h);
+    try {
+      const ch = await new Promise<ClientChannel>((resolve, reject) =>
+        c.subsys('sftp', (err, s) => (err ? reject(err) : resolve(s))),
+      );
+      let inbound = Buffer.alloc(0);
+      const replies: Array<{ type: number; id: number; body: Buffer }> = [];
+      ch.on('data', (d: Buffer) => {
+        inbound = Buffer.concat([inbound, d]);
+        while (inbound.length >= 4 && inbound.length >= 4 + inbound.readUInt32BE(0)) {
+          const len = inbound.readUInt32BE(0);
+          const type = inbound[4] as number;
+          replies.push({
+            type,
+            id: type === 2 ? -1 : inbound.readUInt32BE(5),
+            body: inbound.subarray(9, 4 + len),
+          });
+          inbound = inbound.subarray(4 + len);
+        }
+      });
+      const waitFor = async (id: number) => {
+        const deadline = Date.now() + 10_000;
+        while (!replies.some((r) => r.id === id)) {
+          if (Date.now() > deadline) throw new Error(`no reply to request ${id}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        return replies.find((r) => r.id === id) as { type: number; id: number; body: Buffer };
+      };
+      ch.write(packet(1, u32(3))); // INIT v3
+      const path = h.client.dir.file('hostile.bin');
+      // OPEN for write|creat|trunc
+      ch.write(packet(3, u32(1), sshString(path), u32(0x02 | 0x08 | 0x10), u32(0)));
+      const opened = await waitFor(1);
+      expect(opened.type).toBe(102); // HANDLE
+      const handle = opened.body.subarray(4, 4 + opened.body.readUInt32BE(0));
+      ch.write(packet(6, u32(2), sshString(handle), Buffer.alloc(8), sshString(Buffer.alloc(0)))); // empty WRITE
+      ch.write(packet(5, u32(3), sshString(Buffer.from('nope')), Buffer.alloc(8), u32(1))); // READ, unknown handle
+      ch.write(packet(5, u32(4), sshString(handle), Buffer.alloc(8), u32(0xffff_ffff))); // READ, write handle, 4 GB
+      ch.write(packet(4, u32(5), sshString(Buffer.from('nope')))); // CLOSE, unknown handle
+      for (const id of [2, 3, 4, 5]) expect((await waitFor(id)).type).toBe(101); // STATUS
+      const codes = [3, 4, 5].map((id) => replies.find((r) => r.id === id)?.body.readUInt32BE(0));
+      expect(codes.every((code) => code !== 0)).toBe(true);
+      ch.end();
+    } finally {
+      c.end();
+    }
+    const res = await h.client.ssh([h.client.destination, 'echo alive']);
+    expect(res.stdout).toBe('alive\n');
+  });
+});

@@ -61,21 +61,41 @@ export function bridgeSftp(
   /** ssh2 answers OP_UNSUPPORTED for events without a listener, so every request type has one. */
   const on = <A extends [number, ...unknown[]]>(event: string, fn: (...args: A) => void) =>
     agent.on(event, (...args: A) =>
-      ready.then(
-        () => fn(...args),
-        () => agent.status(args[0], STATUS.FAILURE, 'the target is unreachable'),
-      ),
+      ready
+        .then(
+          () => fn(...args),
+          () => reply.status(args[0], STATUS.FAILURE, 'the target is unreachable'),
+        )
+        .catch((err: unknown) => reply.status(args[0], STATUS.FAILURE, (err as Error).message)),
     );
+  // A reply to a channel that closed meanwhile must not throw into ssh2's parser (it would take
+  // the process down from inside a socket callback).
+  const safely =
+    <A extends unknown[]>(fn: (...a: A) => void) =>
+    (...a: A) => {
+      try {
+        fn(...a);
+      } catch {
+        // the agent's channel is gone
+      }
+    };
+  const reply = {
+    status: safely((reqId: number, code: number, message?: string) => agent.status(reqId, code, message)),
+    handle: safely((reqId: number, handle: Buffer) => agent.handle(reqId, handle)),
+    data: safely((reqId: number, data: Buffer) => agent.data(reqId, data)),
+    name: safely((reqId: number, names: FileEntry[]) => agent.name(reqId, names)),
+    attrs: safely((reqId: number, attrs: Attributes) => agent.attrs(reqId, attrs)),
+  };
   const handles = new Map<string, OpenHandle>();
   const record = (e: Omit<Extract<SshRecordEvent, { type: 'sftp' }>, 'type' | 'channel'>) =>
     ctx.hooks.record({ type: 'sftp', channel: ctx.channel, ...e });
   const fail = (reqId: number, err: Error & { code?: unknown }) =>
-    agent.status(reqId, typeof err.code === 'number' ? err.code : STATUS.FAILURE, err.message);
+    reply.status(reqId, typeof err.code === 'number' ? err.code : STATUS.FAILURE, err.message);
   const statusDone =
     (reqId: number, after?: (ok: boolean) => void): Done =>
     (err) => {
       if (err) fail(reqId, err);
-      else agent.status(reqId, STATUS.OK);
+      else reply.status(reqId, STATUS.OK);
       after?.(!err);
     };
 
@@ -90,17 +110,17 @@ export function bridgeSftp(
       }))
       .then((d) => {
         if (d.verdict === 'allow') return run();
-        agent.status(reqId, STATUS.PERMISSION_DENIED, `chaperone: denied: ${d.reason}`);
+        reply.status(reqId, STATUS.PERMISSION_DENIED, `chaperone: denied: ${d.reason}`);
         record({ op, path, ...target, outcome: 'denied' });
       })
-      .catch(() => agent.status(reqId, STATUS.FAILURE));
+      .catch(() => reply.status(reqId, STATUS.FAILURE));
   };
   const recorded = (op: SftpOperationKind, path: string, targetPath?: string) => (ok: boolean) =>
     record({ op, path, ...(targetPath === undefined ? {} : { targetPath }), outcome: ok ? 'ok' : 'failed' });
 
   on('OPEN', (reqId: number, path: string, flags: number, attrs: Attributes) => {
     const op: SftpOperationKind = flags & OPEN_WRITE ? 'write' : 'read';
-    if (handles.size >= MAX_HANDLES) return agent.status(reqId, STATUS.FAILURE, 'too many open files');
+    if (handles.size >= MAX_HANDLES) return reply.status(reqId, STATUS.FAILURE, 'too many open files');
     gate(reqId, op, path, () =>
       upstream.open(path, flags, attrs, (err, handle) => {
         if (err) {
@@ -108,7 +128,7 @@ export function bridgeSftp(
           return fail(reqId, err);
         }
         handles.set(handle.toString('hex'), { path, op, bytes: 0 });
-        agent.handle(reqId, handle);
+        reply.handle(reqId, handle);
       }),
     );
   });
@@ -117,28 +137,28 @@ export function bridgeSftp(
       upstream.opendir(path, (err, handle) => {
         if (err) return fail(reqId, err);
         handles.set(handle.toString('hex'), { path, op: 'list', bytes: 0 });
-        agent.handle(reqId, handle);
+        reply.handle(reqId, handle);
       }),
     ),
   );
   on('READ', (reqId: number, handle: Buffer, offset: number, len: number) => {
     const h = handles.get(handle.toString('hex'));
-    if (!h || h.op === 'list') return agent.status(reqId, STATUS.FAILURE, 'invalid handle');
+    if (!h || h.op === 'list') return reply.status(reqId, STATUS.FAILURE, 'invalid handle');
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(len, MAX_READ)));
     upstream.read(handle, buf, 0, buf.length, offset, (err, n) => {
       if (err)
         return (err as { code?: unknown }).code === STATUS.EOF
-          ? agent.status(reqId, STATUS.EOF)
+          ? reply.status(reqId, STATUS.EOF)
           : fail(reqId, err);
-      if (n === 0) return agent.status(reqId, STATUS.EOF);
+      if (n === 0) return reply.status(reqId, STATUS.EOF);
       h.bytes += n;
-      agent.data(reqId, buf.subarray(0, n));
+      reply.data(reqId, buf.subarray(0, n));
     });
   });
   on('WRITE', (reqId: number, handle: Buffer, offset: number, data: Buffer) => {
     const h = handles.get(handle.toString('hex'));
     if (h?.op !== 'write')
-      return agent.status(reqId, STATUS.PERMISSION_DENIED, 'chaperone: the file was not opened for writing');
+      return reply.status(reqId, STATUS.PERMISSION_DENIED, 'chaperone: the file was not opened for writing');
     upstream.write(handle, data, 0, data.length, offset, (err) => {
       if (!err) h.bytes += data.length;
       statusDone(reqId)(err);
@@ -146,24 +166,24 @@ export function bridgeSftp(
   });
   on('READDIR', (reqId: number, handle: Buffer) => {
     if (handles.get(handle.toString('hex'))?.op !== 'list')
-      return agent.status(reqId, STATUS.FAILURE, 'invalid handle');
+      return reply.status(reqId, STATUS.FAILURE, 'invalid handle');
     readdirFull(
       upstream,
       handle,
       (err: (Error & { code?: unknown }) | undefined, list: FileEntry[] | false) => {
         if (err)
           return (err as { code?: unknown }).code === STATUS.EOF
-            ? agent.status(reqId, STATUS.EOF)
+            ? reply.status(reqId, STATUS.EOF)
             : fail(reqId, err);
-        if (!list || list.length === 0) return agent.status(reqId, STATUS.EOF);
-        agent.name(reqId, list);
+        if (!list || list.length === 0) return reply.status(reqId, STATUS.EOF);
+        reply.name(reqId, list);
       },
     );
   });
   on('CLOSE', (reqId: number, handle: Buffer) => {
     const key = handle.toString('hex');
     const h = handles.get(key);
-    if (!h) return agent.status(reqId, STATUS.FAILURE, 'invalid handle');
+    if (!h) return reply.status(reqId, STATUS.FAILURE, 'invalid handle');
     handles.delete(key);
     upstream.close(handle, (err) => {
       statusDone(reqId)(err);
@@ -172,14 +192,14 @@ export function bridgeSftp(
     });
   });
   const attrsDone = (reqId: number) => (err: (Error & { code?: unknown }) | undefined, attrs: Attributes) =>
-    err ? fail(reqId, err) : agent.attrs(reqId, attrs);
+    err ? fail(reqId, err) : reply.attrs(reqId, attrs);
   on('FSTAT', (reqId: number, handle: Buffer) => {
-    if (!handles.has(handle.toString('hex'))) return agent.status(reqId, STATUS.FAILURE, 'invalid handle');
+    if (!handles.has(handle.toString('hex'))) return reply.status(reqId, STATUS.FAILURE, 'invalid handle');
     upstream.fstat(handle, attrsDone(reqId));
   });
   on('FSETSTAT', (reqId: number, handle: Buffer, attrs: Attributes) => {
     const h = handles.get(handle.toString('hex'));
-    if (!h) return agent.status(reqId, STATUS.FAILURE, 'invalid handle');
+    if (!h) return reply.status(reqId, STATUS.FAILURE, 'invalid handle');
     gate(reqId, 'setstat', h.path, () =>
       upstream.fsetstat(handle, attrs, statusDone(reqId, recorded('setstat', h.path))),
     );
@@ -192,13 +212,13 @@ export function bridgeSftp(
   );
   on('REALPATH', (reqId: number, path: string) =>
     gate(reqId, 'stat', path, () =>
-      upstream.realpath(path, (err, abs) => (err ? fail(reqId, err) : agent.name(reqId, [nameOnly(abs)]))),
+      upstream.realpath(path, (err, abs) => (err ? fail(reqId, err) : reply.name(reqId, [nameOnly(abs)]))),
     ),
   );
   on('READLINK', (reqId: number, path: string) =>
     gate(reqId, 'readlink', path, () =>
       upstream.readlink(path, (err, target) =>
-        err ? fail(reqId, err) : agent.name(reqId, [nameOnly(target)]),
+        err ? fail(reqId, err) : reply.name(reqId, [nameOnly(target)]),
       ),
     ),
   );
@@ -226,9 +246,9 @@ export function bridgeSftp(
     ),
   );
   on('SYMLINK', (reqId: number) =>
-    agent.status(reqId, STATUS.OP_UNSUPPORTED, 'symlinks are not offered through the gateway'),
+    reply.status(reqId, STATUS.OP_UNSUPPORTED, 'symlinks are not offered through the gateway'),
   );
-  on('EXTENDED', (reqId: number) => agent.status(reqId, STATUS.OP_UNSUPPORTED));
+  on('EXTENDED', (reqId: number) => reply.status(reqId, STATUS.OP_UNSUPPORTED));
 }
 
 interface SftpChannelInternals {
