@@ -74,6 +74,7 @@ export async function startGatewayHarness(
             principals: [sshd.loginUser],
             ttlMs: 5 * 60_000,
             keyId: 'chaperone:gateway-test',
+            permitPortForwarding: true,
           }).certificate;
       return connectUpstream({
         host: sshd.host,
