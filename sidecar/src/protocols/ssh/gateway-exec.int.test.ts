@@ -77,7 +77,7 @@ describe('SSH gateway: exec through real ssh', () => {
       stdout += d.toString();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while (!stderr.includes('ar-123') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(stderr).toBe(
       'chaperone: waiting for approval: AccessRequest ar-123 (kubectl chaperone approve ar-123)\n',

@@ -4,7 +4,7 @@ import { type GatewayHarness, startGatewayHarness } from './gateway-test-harness
 import type { AsciicastFrame, SshRecordEvent } from './hooks.js';
 import { parseAuthorizedKey } from './ssh-keys.js';
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -145,12 +145,16 @@ describe('SSH gateway: terminals', () => {
         ),
       );
       let out = '';
+      let err = '';
       ch.on('data', (d: Buffer) => {
         out += d.toString();
       });
+      ch.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       await new Promise((resolve) => ch.on('close', resolve));
       // The test sshd accepts both (AcceptEnv); only the gateway's allow-list keeps SECRET_TOKEN out.
-      expect(out).toBe('lang=C.UTF-8 secret=\n');
+      expect({ out, err }).toEqual({ out: 'lang=C.UTF-8 secret=\n', err: '' });
     } finally {
       c.end();
     }

@@ -194,7 +194,7 @@ describe('SSH gateway: bounded memory and hostile input', () => {
       expect(results.filter((r) => r === 'opened').length).toBeLessThanOrEqual(4);
       await flooderClosed;
       shell.write('bystander-ok\n');
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       while (!echoed.includes('bystander-ok') && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 25));
       expect(echoed).toBe('bystander-ok\n');
@@ -246,7 +246,7 @@ describe('SSH gateway: hostile SFTP requests', () => {
         }
       });
       const waitFor = async (id: number) => {
-        const deadline = Date.now() + 10_000;
+        const deadline = Date.now() + 30_000;
         while (!replies.some((r) => r.id === id)) {
           if (Date.now() > deadline) throw new Error(`no reply to request ${id}`);
           await new Promise((r) => setTimeout(r, 20));

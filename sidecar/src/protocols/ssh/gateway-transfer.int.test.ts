@@ -5,7 +5,7 @@ import { startEchoServer } from '@chaperone/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GatewayHarness, startGatewayHarness } from './gateway-test-harness.js';
 
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -167,7 +167,7 @@ describe('SSH gateway: scp, sftp and forwarding with real OpenSSH clients', () =
           s.write('ping');
         });
       let answer = '';
-      const deadline = Date.now() + 10_000;
+      const deadline = Date.now() + 30_000;
       while (answer !== 'ping' && Date.now() < deadline) {
         answer = await talk(listenPort);
         if (answer !== 'ping') await new Promise((r) => setTimeout(r, 100));
