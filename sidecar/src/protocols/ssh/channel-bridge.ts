@@ -21,13 +21,38 @@ export interface BridgeTap {
   output?(chunk: Buffer): void;
 }
 
+type ExitInfo = { status: number } | { signal: string; coreDumped: boolean; message: string };
+
+/**
+ * What happened on the target's channel before the bridge was attached. ssh2 parses every packet of
+ * a TCP read in one go: for a fast command, exit-status and close can be emitted in the same tick as
+ * the channel-open callback, before an `await` continuation could listen. Call this inside that
+ * callback. (Data is not at risk: it waits in the stream's buffer.)
+ */
+export interface UpstreamWatch {
+  exit?: ExitInfo;
+  closed: boolean;
+}
+
+export function watchUpstream(upstream: ClientChannel): UpstreamWatch {
+  const watch: UpstreamWatch = { closed: false };
+  upstream.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
+    if (typeof code === 'number') watch.exit = { status: code };
+    else if (signal) watch.exit = { signal, coreDumped: coreDumped === true, message: message ?? '' };
+  });
+  upstream.once('close', () => {
+    watch.closed = true;
+  });
+  return watch;
+}
+
 export function bridgeChannels(
   agent: ServerChannel,
   upstream: ClientChannel,
+  watch: UpstreamWatch,
   tap: BridgeTap = {},
 ): Promise<BridgeResult> {
   const result: BridgeResult = { exitStatus: null, bytesIn: 0, bytesOut: 0, bytesErr: 0 };
-  let exit: { status: number } | { signal: string; coreDumped: boolean; message: string } | undefined;
   return new Promise((resolve) => {
     let done = false;
     const finish = () => {
@@ -50,29 +75,24 @@ export function bridgeChannels(
     upstream.pipe(agent, { end: false });
     upstream.stderr.pipe(agent.stderr, { end: false });
 
-    upstream.on('exit', (code: number | null, signal?: string, coreDumped?: boolean, message?: string) => {
-      if (typeof code === 'number') {
-        exit = { status: code };
-        result.exitStatus = code;
-      } else if (signal) {
-        exit = { signal, coreDumped: coreDumped === true, message: message ?? '' };
-        result.exitSignal = signal.replace(/^SIG/, '');
-      }
-    });
-
     // The target closed: wait until its stdout/stderr are drained into the agent's channel, then
     // exit status, then EOF + close.
-    upstream.once('close', () => {
+    const onUpstreamClosed = () => {
       let pending = 2;
       const ended = () => {
         if (--pending > 0) return;
+        const exit = watch.exit;
+        if (exit && 'status' in exit) result.exitStatus = exit.status;
+        else if (exit) result.exitSignal = exit.signal.replace(/^SIG/, '');
         forwardExit(agent, exit);
         agent.end();
         finish();
       };
       whenEnded(upstream, ended);
       whenEnded(upstream.stderr, ended);
-    });
+    };
+    if (watch.closed) onUpstreamClosed();
+    else upstream.once('close', onUpstreamClosed);
     // The agent went away: nothing more can be delivered; stop the command's channel.
     agent.once('close', () => {
       upstream.unpipe(agent);
@@ -91,10 +111,7 @@ function whenEnded(stream: NodeJS.ReadableStream & { readableEnded?: boolean }, 
   else stream.once('end', cb);
 }
 
-function forwardExit(
-  agent: ServerChannel,
-  exit: { status: number } | { signal: string; coreDumped: boolean; message: string } | undefined,
-): void {
+function forwardExit(agent: ServerChannel, exit: ExitInfo | undefined): void {
   if (!exit) return;
   try {
     if ('status' in exit) agent.exit(exit.status);

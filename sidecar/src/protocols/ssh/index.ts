@@ -1,6 +1,6 @@
 // The SSH protocol module: wire layer only. Policy, approvals, credentials and the recorder plug in
 // through SshSessionHooks and SshGatewayOptions (see docs/ssh-gateway.md).
-export { type BridgeResult, bridgeChannels } from './channel-bridge.js';
+export { type BridgeResult, bridgeChannels, type UpstreamWatch, watchUpstream } from './channel-bridge.js';
 export {
   generateGatewayHostKey,
   type SshGateway,

@@ -1,7 +1,7 @@
 // One agent "session" channel: collects pty-req and env, then on shell / exec / subsystem asks
 // decide(), opens the matching channel on the target with the same pty and env, and bridges them.
 import type { Client, ClientChannel, PseudoTtyInfo, ServerChannel, Session, SFTPWrapper } from 'ssh2';
-import { bridgeChannels } from './channel-bridge.js';
+import { bridgeChannels, type UpstreamWatch, watchUpstream } from './channel-bridge.js';
 import type { SshOperation, SshRecordEvent, SshSessionHooks } from './hooks.js';
 import { bridgeSftp } from './sftp-bridge.js';
 import { TerminalRecorder } from './terminal-recorder.js';
@@ -127,11 +127,13 @@ export function handleSession(session: Session, ctx: SessionContext): void {
       return fail(`chaperone: denied: ${decision.reason}`, DENIED_EXIT_STATUS);
 
     const startedAt = performance.now();
+    let opened: Awaited<ReturnType<typeof openUpstream>>;
     try {
-      upstream = await openUpstream(await ctx.upstream(), op, pty, env);
+      opened = await openUpstream(await ctx.upstream(), op, pty, env);
     } catch (err) {
       return fail(`chaperone: ${(err as Error).message}`, UPSTREAM_FAILED_EXIT_STATUS);
     }
+    upstream = opened.channel;
     if (closed) return upstream.close();
     if (pty && op.kind !== 'subsystem') {
       recorder = new TerminalRecorder(ctx.channel, { term: pty.term, cols: pty.cols, rows: pty.rows }, (e) =>
@@ -139,7 +141,9 @@ export function handleSession(session: Session, ctx: SessionContext): void {
       );
     }
     const tap = recorder;
-    const res = await bridgeChannels(channel, upstream, { output: tap ? (d) => tap.output(d) : undefined });
+    const res = await bridgeChannels(channel, upstream, opened.watch, {
+      output: tap ? (d) => tap.output(d) : undefined,
+    });
     recorder?.end();
     ctx.hooks.record(
       endEvent(ctx.channel, op, res, Math.round(performance.now() - startedAt), pty !== undefined),
@@ -166,7 +170,7 @@ function openUpstream(
   op: SshOperation,
   pty: PseudoTtyInfo | undefined,
   env: Record<string, string>,
-): Promise<ClientChannel> {
+): Promise<{ channel: ClientChannel; watch: UpstreamWatch }> {
   const ptyOpts = pty
     ? {
         term: pty.term,
@@ -179,7 +183,9 @@ function openUpstream(
     : undefined;
   return new Promise((resolve, reject) => {
     const cb = (err: Error | undefined, ch: ClientChannel) =>
-      err ? reject(new Error(`the target refused the channel: ${err.message}`)) : resolve(ch);
+      err
+        ? reject(new Error(`the target refused the channel: ${err.message}`))
+        : resolve({ channel: ch, watch: watchUpstream(ch) });
     try {
       if (op.kind === 'exec') client.exec(op.command, { pty: ptyOpts ?? false, env }, cb);
       else if (op.kind === 'shell') client.shell(ptyOpts ?? false, { env }, cb);
