@@ -27,6 +27,7 @@ export * from './oidc-verifier.js';
 export * from './pod-opt-in.js';
 export * from './recording-events.js';
 export * from './schema-validate.js';
+export * from './ssh-certificate.js';
 
 // Names for the enums of the generated types, derived so they cannot drift from the CRDs.
 export type ChaperoneObject = Connection | AccessPolicy | AccessRequest;

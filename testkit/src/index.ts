@@ -21,6 +21,7 @@ export { type LocalCluster, localCluster } from './local-cluster.js';
 export { type ManagedProcess, startProcess, waitUntilReady } from './managed-process.js';
 export { canConnect, freePort, readBanner } from './net.js';
 export { type MintOptions, startOidcIssuer, type TestOidcIssuer } from './oidc-issuer.js';
+export { type OpenSshClient, openSshClient, startEchoServer } from './openssh-client.js';
 export {
   createOrdersDatabase,
   type InjectedSidecar,

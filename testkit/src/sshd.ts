@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { hostUser } from './host-user.js';
@@ -24,6 +25,11 @@ export interface TestSshd {
   /** Signs `<key>.pub` with the user CA, writing `<key>-cert.pub`; returns the certificate path. */
   signUserKey(
     privateKeyPath: string,
+    opts?: { principals?: string[]; validity?: string; identity?: string },
+  ): Promise<string>;
+  /** Signs an authorized_keys line (a key made in-process) with the user CA; returns the certificate line. */
+  signPublicKey(
+    publicKeyLine: string,
     opts?: { principals?: string[]; validity?: string; identity?: string },
   ): Promise<string>;
   stop(): Promise<void>;
@@ -70,6 +76,9 @@ export async function startSshd(): Promise<TestSshd> {
       'X11Forwarding no',
       'PrintMotd no',
       'Subsystem sftp internal-sftp',
+      // Lets a gateway test see that only allow-listed variables are forwarded (SECRET_TOKEN would be
+      // accepted here if a gateway passed it on).
+      'AcceptEnv LANG LC_* TZ SECRET_TOKEN',
       'LogLevel VERBOSE',
       'MaxStartups 100:30:200',
       '',
@@ -90,7 +99,7 @@ export async function startSshd(): Promise<TestSshd> {
   const knownHostsPath = work.file('known_hosts');
   await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPublicKey}\n`);
 
-  return {
+  const sshd: TestSshd = {
     host: '127.0.0.1',
     port,
     loginUser: user.name,
@@ -119,11 +128,18 @@ export async function startSshd(): Promise<TestSshd> {
       ]);
       return `${privateKeyPath}-cert.pub`;
     },
+    async signPublicKey(line, o = {}) {
+      const base = work.file(`pub-${randomUUID()}`);
+      await writeFile(`${base}.pub`, `${line.trim()}\n`);
+      const certPath = await sshd.signUserKey(base, o);
+      return (await readFile(certPath, 'utf8')).trim();
+    },
     async stop() {
       await proc.stop('SIGTERM', 5_000);
       await work.remove();
     },
   };
+  return sshd;
 }
 
 /** ssh(1) options for a non-interactive, pinned-host-key login to a TestSshd. */
