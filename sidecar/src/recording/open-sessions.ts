@@ -38,12 +38,19 @@ export class OpenSessions {
       this.open.delete(e.sessionId);
       return;
     }
+    const statement = STATEMENT_TYPES.has(e.type) ? 1 : 0;
     const known = this.open.get(e.sessionId);
-    if (known && e.seq <= known.seq) return;
-    // A session first seen mid-way (its start was shipped before any checkpoint existed): its
-    // own time is the best start known.
-    const statements = (known?.statements ?? 0) + (STATEMENT_TYPES.has(e.type) ? 1 : 0);
-    this.open.set(e.sessionId, { last: canonical, seq: e.seq, start: known?.start ?? e.time, statements });
+    if (!known) {
+      // A session first seen mid-way (its start was shipped before any checkpoint existed): its
+      // own time is the best start known.
+      this.open.set(e.sessionId, { last: canonical, seq: e.seq, start: e.time, statements: statement });
+      return;
+    }
+    if (e.seq <= known.seq) return;
+    // Updated in place: this runs for every recorded event.
+    known.last = canonical;
+    known.seq = e.seq;
+    known.statements += statement;
   }
 
   get size(): number {
@@ -55,7 +62,7 @@ export class OpenSessions {
   }
 
   toCheckpoint(): OpenSessionsCheckpoint {
-    return { v: 1, sessions: Object.fromEntries(this.open) };
+    return { v: 1, sessions: Object.fromEntries([...this.open].map(([id, s]) => [id, { ...s }])) };
   }
 
   /** Loads a checkpoint; malformed entries are skipped (the scan of the segments may still find them). */
