@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closingPoint, type OpenSession } from './open-sessions.js';
-import { SessionRecorder } from './session-recorder.js';
+import { type RecordingSink, SessionRecorder } from './session-recorder.js';
 import type { Spool } from './spool.js';
 import { SpoolSink } from './spool-sink.js';
 
@@ -28,7 +28,7 @@ export function closeInterruptedSessions(
   const failed: Array<{ sessionId: string; error: string }> = [];
   for (const [sessionId, open] of spool.recoverOpenSessions().entries()) {
     try {
-      closed.push(closeOne(spool, open, onWrite));
+      closed.push(closeSession(new SpoolSink(spool, onWrite), open));
     } catch (err) {
       // A damaged checkpoint entry must not keep the sidecar from starting; the collector will
       // still mark the session abandoned.
@@ -38,9 +38,10 @@ export function closeInterruptedSessions(
   return { closed, failed };
 }
 
-function closeOne(spool: Spool, open: OpenSession, onWrite: () => void): ClosedSession {
+/** Appends the session.end that closes `open`, chained to its last event, through `sink`. */
+export function closeSession(sink: RecordingSink, open: OpenSession): ClosedSession {
   const at = closingPoint(open);
-  const recorder = SessionRecorder.resume(new SpoolSink(spool, onWrite), {
+  const recorder = SessionRecorder.resume(sink, {
     sessionId: at.sessionId,
     connection: at.connection,
     identity: at.identity,
