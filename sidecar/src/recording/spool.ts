@@ -196,6 +196,15 @@ export class Spool {
       closeSync(fd);
     }
     renameSync(tmp, join(this.opts.dir, file));
+    if (durable) {
+      // The rename itself must reach the disk before the unlinks that follow it.
+      const dirFd = openSync(this.opts.dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
   }
 
   private rotate(): void {
