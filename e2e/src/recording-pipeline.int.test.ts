@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, repoPath, run, startPostgres, type TestPostgres } from '@chaperone/testkit';
@@ -101,6 +101,23 @@ async function recordedQueries(): Promise<string[]> {
   return texts;
 }
 
+async function sessionIds(): Promise<string[]> {
+  const list = await auditor('/v1/sessions?limit=500');
+  return ((list.body.sessions ?? []) as Array<{ sessionId: string }>).map((s) => s.sessionId);
+}
+
+/** Sessions whose session.end says the sidecar restarted (each counted once per such event). */
+async function endedByRestart(): Promise<string[]> {
+  const ids: string[] = [];
+  for (const id of await sessionIds()) {
+    const detail = await auditor(`/v1/sessions/${encodeURIComponent(id)}`);
+    for (const e of (detail.body.events ?? []) as Array<{ type: string; data: { reason?: string } }>) {
+      if (e.type === 'session.end' && e.data.reason === 'sidecar restarted') ids.push(id);
+    }
+  }
+  return ids;
+}
+
 async function until<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
@@ -198,5 +215,67 @@ describe('recording pipeline: sidecar spool → collector', () => {
       `sqlite:${join(work, 'collector.db')}`,
     ]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  });
+
+  it('ends a session cut by the sidecar being killed -9 with "sidecar restarted", chained, once', async () => {
+    // An agent in the middle of an interactive session.
+    const agent = spawn(
+      'psql',
+      ['-X', '-At', `postgresql://agent@127.0.0.1:${sidecarPort}/orders?sslmode=disable`],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    procs.add(agent);
+    let out = '';
+    agent.stdout?.on('data', (d: Buffer) => {
+      out += d;
+    });
+    agent.stdin?.write("SELECT 'cut-' || 'short';\n");
+    await until(
+      async () => out,
+      (o) => o.includes('cut-short'),
+      10_000,
+    );
+    expect(out).toContain('cut-short');
+    // Answered, so its events are in the spool (appended before the answer); it is still open.
+    const [sidecar] = [...procs].filter((p) => p.spawnargs.some((a) => a.includes('sidecar')));
+    if (sidecar) await kill9(sidecar);
+    agent.kill('SIGKILL');
+    await startSidecar(); // same spool: closes what the killed process left open, then ships
+    const restarted = await until(endedByRestart, (ids) => ids.length > 0, 30_000);
+    expect(restarted).toHaveLength(1);
+    const id = restarted[0] ?? '';
+    const detail = await auditor(`/v1/sessions/${encodeURIComponent(id)}`);
+    const events = detail.body.events as Array<{ type: string; seq: number; data: { reason?: string } }>;
+    expect(events.filter((e) => e.type === 'session.end')).toHaveLength(1);
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['session.start', 'query', 'session.end']),
+    );
+    expect(events.at(-1)?.type).toBe('session.end');
+    const verify = await run(process.execPath, [
+      repoPath('collector', 'dist', 'cli.js'),
+      'verify',
+      '--db',
+      `sqlite:${join(work, 'collector.db')}`,
+      '--session',
+      id,
+      '--json',
+    ]);
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, ended: true, problems: [] });
+    // Restarting again closes nothing more.
+    const [again] = [...procs].filter((p) => p.spawnargs.some((a) => a.includes('sidecar')));
+    if (again) await kill9(again);
+    await startSidecar();
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await endedByRestart()).toEqual([id]);
+    // Everything the spool keeps is owner-only.
+    const spool = join(work, 'spool');
+    expect((await stat(spool)).mode & 0o777).toBe(0o700);
+    const files = await readdir(spool);
+    expect(files).toEqual(expect.arrayContaining(['cursor.json']));
+    for (const f of files) {
+      const st = await stat(join(spool, f));
+      if (st.isFile()) expect(st.mode & 0o777, f).toBe(0o600);
+    }
   });
 });

@@ -25,9 +25,22 @@ export type DataOf<T extends RecordingEventType> = Extract<RecordingEvent, { typ
 export class SessionRecorder {
   private seq = 0;
   private prevHash = '';
-  private readonly identity: RecordedIdentity;
+  private identity: RecordedIdentity;
   /** The parts of every event that never change in a session, serialized once. */
-  private readonly fixed: { connection: string; identity: string; sessionId: string };
+  private fixed: { connection: string; identity: string; sessionId: string };
+
+  /**
+   * A recorder that continues a session recorded by an earlier sidecar process (to close it after
+   * that process died): its next event gets `seq` and `prevHash` and repeats the recorded identity.
+   */
+  static resume(sink: RecordingSink, at: ResumePoint): SessionRecorder {
+    const r = new SessionRecorder(sink, at.sessionId, at.connection, { groups: [] });
+    r.identity = at.identity;
+    r.fixed = { ...r.fixed, identity: canonicalJson(at.identity) };
+    r.seq = at.seq;
+    r.prevHash = at.prevHash;
+    return r;
+  }
 
   constructor(
     private readonly sink: RecordingSink,
@@ -81,6 +94,16 @@ export class SessionRecorder {
     const rule = e.rule === undefined ? '' : `"rule":${JSON.stringify(e.rule)},`;
     return `{"connection":${f.connection},"data":${canonicalJson(e.data)},"identity":${f.identity},"prevHash":"${e.prevHash}",${rule}"seq":${e.seq},"sessionId":${f.sessionId},"time":"${e.time}","type":"${e.type}","v":${e.v}}`;
   }
+}
+
+export interface ResumePoint {
+  sessionId: string;
+  connection: string;
+  identity: RecordedIdentity;
+  /** The next event's seq. */
+  seq: number;
+  /** sha256 (hex) of the previous event's canonical JSON. */
+  prevHash: string;
 }
 
 export function toRecordedIdentity(id: Identity): RecordedIdentity {

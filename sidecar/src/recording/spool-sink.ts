@@ -9,8 +9,10 @@ export class SpoolSink implements RecordingSink {
     private readonly onWrite: () => void,
   ) {}
 
-  write(_event: RecordingEvent, canonical: string): void {
+  write(event: RecordingEvent, canonical: string): void {
     this.spool.append([canonical]);
+    // After the append: only what is in the spool may be closed by a later sidecar process.
+    this.spool.openSessions.note(event, canonical);
     this.onWrite();
   }
 

@@ -1,4 +1,5 @@
 import {
+  chmodSync,
   closeSync,
   fsyncSync,
   mkdirSync,
@@ -6,13 +7,14 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   statSync,
   truncateSync,
   unlinkSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { OpenSessions } from './open-sessions.js';
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
 
@@ -38,6 +40,7 @@ interface Cursor {
 }
 
 const SEGMENT = /^(\d{12})\.seg$/;
+const CHECKPOINT = 'open-sessions.json';
 const name = (n: number) => `${String(n).padStart(12, '0')}.seg`;
 
 /**
@@ -47,6 +50,10 @@ const name = (n: number) => `${String(n).padStart(12, '0')}.seg`;
  * Durability: append() writes synchronously, so an event is in the kernel before the gateway
  * answers the agent for it — a killed or crashed sidecar loses nothing the client was answered
  * for. fsync (`interval` by default, every second) bounds what a power loss of the node can take.
+ *
+ * Sessions open in the spool (`openSessions`, kept up to date by SpoolSink) are written to a
+ * checkpoint before acknowledged segments are deleted, so that a restarted sidecar can still close
+ * a session whose beginning is already gone (see recoverOpenSessions).
  */
 export class Spool {
   private fd = -1;
@@ -56,10 +63,18 @@ export class Spool {
   private dirty = false;
   private timer?: NodeJS.Timeout;
   private readonly segmentBytes: number;
+  /** Sessions with events in the spool and no session.end yet (noted by SpoolSink). */
+  readonly openSessions = new OpenSessions();
 
   constructor(private readonly opts: SpoolOptions) {
     this.segmentBytes = opts.segmentBytes ?? 4 * 1024 * 1024;
     mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    try {
+      // mkdir's mode does not apply to a folder that exists (a volume mount, an older sidecar's).
+      chmodSync(opts.dir, 0o700);
+    } catch {
+      // Not its owner (a volume root owned by another user): the files themselves stay 0600.
+    }
     const segs = this.segments();
     this.cursor = this.readCursor(segs);
     this.active = (segs.at(-1) ?? 0) + (segs.length ? 0 : 1);
@@ -123,12 +138,32 @@ export class Spool {
   /** The collector acknowledged a batch: move the cursor and delete segments shipped completely. */
   acknowledge(next: Cursor): void {
     this.cursor = next;
-    const tmp = join(this.opts.dir, 'cursor.json.tmp');
-    writeFileSync(tmp, JSON.stringify(next));
-    renameSync(tmp, join(this.opts.dir, 'cursor.json'));
-    for (const s of this.segments()) {
-      if (s < next.segment && s !== this.active) unlinkSync(join(this.opts.dir, name(s)));
+    this.writeFile('cursor.json', JSON.stringify(next));
+    const shipped = this.segments().filter((s) => s < next.segment && s !== this.active);
+    if (shipped.length === 0) return;
+    // Before the only copy of their events goes, remember where the open sessions are.
+    this.writeFile(CHECKPOINT, JSON.stringify(this.openSessions.toCheckpoint()), true);
+    for (const s of shipped) unlinkSync(join(this.opts.dir, name(s)));
+  }
+
+  /**
+   * At start, before anything is appended: the sessions an earlier process left open. The last
+   * checkpoint, then every event of every remaining segment in order (the segments hold all that
+   * happened after the checkpoint, and perhaps some of what happened before: older events of a
+   * known session change nothing). Reads one segment at a time.
+   */
+  recoverOpenSessions(): OpenSessions {
+    const found = new OpenSessions();
+    try {
+      found.load(JSON.parse(readFileSync(join(this.opts.dir, CHECKPOINT), 'utf8')));
+    } catch {
+      // No checkpoint (nothing was ever deleted) or an unreadable one: the segments are all there is.
     }
+    for (const seg of this.segments()) {
+      const text = readFileSync(join(this.opts.dir, name(seg)), 'utf8');
+      for (const line of text.split('\n')) if (line) found.noteLine(line);
+    }
+    return found;
   }
 
   sync(): void {
@@ -143,6 +178,33 @@ export class Spool {
     this.sync();
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+  }
+
+  /**
+   * Replaces a small file atomically and owner-only. `durable`: on disk before the caller deletes
+   * anything (a lost cursor only re-ships events, which the collector's ingest is idempotent on).
+   */
+  private writeFile(file: string, data: string, durable = false): void {
+    const tmp = join(this.opts.dir, `${file}.tmp`);
+    // A leftover temp file keeps its old mode through writeFileSync: start from none.
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, data);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, join(this.opts.dir, file));
+    if (durable) {
+      // The rename itself must reach the disk before the unlinks that follow it.
+      const dirFd = openSync(this.opts.dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    }
   }
 
   private rotate(): void {

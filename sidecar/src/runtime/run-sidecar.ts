@@ -8,10 +8,12 @@ import type { LocalApprovalGate } from '../approvals/local-approvals.js';
 import type { CredentialSource } from '../credentials/credential-source.js';
 import type { Identity } from '../identity/identity.js';
 import type { ProtocolRegistry, RunningGateway, ServedConnection } from '../protocols/types.js';
+import { closeInterruptedRecordings } from '../recording/jsonl-recovery.js';
 import { JsonLinesSink } from '../recording/jsonl-sink.js';
 import { SessionRecorder } from '../recording/session-recorder.js';
 import { CollectorShipper } from '../recording/shipper.js';
 import { Spool } from '../recording/spool.js';
+import { closeInterruptedSessions } from '../recording/spool-recovery.js';
 import { SpoolSink } from '../recording/spool-sink.js';
 import { AdminServer } from './admin-server.js';
 
@@ -78,7 +80,15 @@ export async function runSidecar(opts: SidecarOptions): Promise<RunningSidecar> 
       registry,
       log,
     });
+    // Before any new session and before shipping: end what a killed predecessor left open.
+    const { closed, failed } = closeInterruptedSessions(spool);
+    for (const c of closed) log('warn', 'closed a session left open by an earlier sidecar process', { ...c });
+    for (const f of failed) log('error', 'could not close a session left open in the spool', f);
     shipper.start();
+  } else if (!opts.benchmarkWithoutRecording) {
+    const { closed, failed } = closeInterruptedRecordings(opts.recordingsDir);
+    for (const c of closed) log('warn', 'closed a session left open by an earlier sidecar process', { ...c });
+    for (const f of failed) log('error', 'could not close a session left open in the recordings', f);
   }
   const recorderFor = (connection: string) => (sessionId: string, identity: Identity) => {
     if (opts.benchmarkWithoutRecording) return new UnrecordedSession(sessionId, connection, identity);
