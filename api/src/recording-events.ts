@@ -71,7 +71,18 @@ export type RecordingEvent =
         executions?: number;
       }
     >
-  | RecordingEventBase<'command', { text: string; decision: Decision; reason?: string }>
+  | RecordingEventBase<
+      'command',
+      {
+        text: string;
+        decision: Decision;
+        reason?: string;
+        /** ssh: the command's exit status once it finished (absent while pending or when killed by a signal). */
+        exitStatus?: number;
+        exitSignal?: string;
+        durationMs?: number;
+      }
+    >
   | RecordingEventBase<'output', { asciicast: Array<[number, 'o' | 'i', string]> }>
   | RecordingEventBase<'approval.requested', { request: string; text: string; reasons: string[] }>
   | RecordingEventBase<
@@ -184,7 +195,14 @@ const DATA_SPECS: DataSpecs = {
     error: optionalText,
     executions: { kind: 'count', optional: true },
   },
-  command: { text: text(), decision: text({ oneOf: DECISIONS }), reason: optionalText },
+  command: {
+    text: text(),
+    decision: text({ oneOf: DECISIONS }),
+    reason: optionalText,
+    exitStatus: { kind: 'count', optional: true },
+    exitSignal: optionalText,
+    durationMs: { kind: 'count', optional: true },
+  },
   output: { asciicast: { kind: 'asciicast' } },
   'approval.requested': { request: text({ nonEmpty: true }), text: text(), reasons: { kind: 'strings' } },
   'approval.decided': {
