@@ -126,7 +126,10 @@ export class SshAgentSession implements SshSessionHooks {
   /** The upstream login for this agent connection, with a certificate that is not about to expire. */
   async connect(): Promise<Client> {
     const admitted = await this.admission;
-    if (isRefusal(admitted)) throw new Error(admitted.message);
+    if (isRefusal(admitted)) {
+      this.pipeline.record('denied', { operation: 'upstream login', reason: admitted.message });
+      throw new Error(admitted.message);
+    }
     let { certificate } = admitted;
     if (admitted.expiresAt && admitted.expiresAt.getTime() - Date.now() < RENEW_MARGIN_MS) {
       const name = this.deps.pipeline.connection;
