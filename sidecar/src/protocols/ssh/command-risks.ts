@@ -68,6 +68,13 @@ function commandWord(words: readonly string[]): { name: string; args: string[] }
   return undefined;
 }
 
+/** The interpreter a segment runs, directly or under sudo and the like (`sudo -u root bash`). */
+function interpreterOf(cmd: { name: string; args: string[] }): string | undefined {
+  if (INTERPRETERS.test(cmd.name)) return cmd.name;
+  if (!ESCALATORS.has(cmd.name)) return undefined;
+  return cmd.args.map((a) => a.slice(a.lastIndexOf('/') + 1)).find((a) => INTERPRETERS.test(a));
+}
+
 function isRecursiveForce(args: readonly string[]): boolean {
   let recursive = false;
   let force = false;
@@ -95,12 +102,18 @@ export function commandRisks(command: string): Risk[] {
   for (const seg of segments(command.slice(0, MAX_SCAN))) {
     const cmd = commandWord(seg.words);
     if (!cmd) continue;
-    if (cmd.name === 'rm' && isRecursiveForce(cmd.args)) add('rm-rf', 'recursive forced delete (rm -rf)');
+    // `sudo rm -rf`: the program under an escalation is judged too.
+    const rmAt = ESCALATORS.has(cmd.name)
+      ? cmd.args.findIndex((a) => a.slice(a.lastIndexOf('/') + 1) === 'rm')
+      : -1;
+    const rm = cmd.name === 'rm' ? cmd.args : rmAt >= 0 ? cmd.args.slice(rmAt + 1) : undefined;
+    if (rm && isRecursiveForce(rm)) add('rm-rf', 'recursive forced delete (rm -rf)');
     if (ESCALATORS.has(cmd.name)) add('privilege-escalation', `privilege escalation (${cmd.name})`);
-    if (INTERPRETERS.test(cmd.name) && seg.pipedFrom) {
+    const sink = interpreterOf(cmd);
+    if (sink && seg.pipedFrom) {
       const source = commandWord(seg.pipedFrom);
       if (source && DOWNLOADERS.has(source.name)) {
-        add('remote-download-exec', `downloaded code piped into ${cmd.name} (${source.name} | ${cmd.name})`);
+        add('remote-download-exec', `downloaded code piped into ${sink} (${source.name} | ${sink})`);
       }
     }
     if (DOWNLOADERS.has(cmd.name) && /(?:ba|z)?sh\s+(?:-c\s+)?["']?\$\(|<\(/.test(command)) {
