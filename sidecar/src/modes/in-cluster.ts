@@ -12,6 +12,7 @@ import { BrokerCredentialSource } from '../credentials/broker-credentials.js';
 import type { Identity } from '../identity/identity.js';
 import type { PolicyViewFactory } from '../pipeline/policy-view.js';
 import { protocols } from '../protocols/index.js';
+import { gatewayHostKey, writeSshAgentConfig } from '../protocols/ssh/agent-config.js';
 import { type RunningSidecar, runSidecar } from '../runtime/run-sidecar.js';
 import { servableConnections } from '../runtime/served-connections.js';
 
@@ -105,6 +106,17 @@ export async function runInCluster(opts: InClusterOptions): Promise<RunningInClu
     oidc: opts.oidc,
     log,
   });
+  if (opts.agentConfigDir) {
+    // ssh_config + known_hosts for the agent (CHAPERONE_SSH_CONFIG): host keys exist only once the gateways run.
+    const entries = served.flatMap(({ connection }) => {
+      const name = connection.metadata.name ?? '';
+      const gw = connection.spec.type === 'ssh' ? sidecar.gateways.get(name) : undefined;
+      const hostKeyLine = gw && gatewayHostKey(gw);
+      if (!gw || !hostKeyLine) return [];
+      return [{ name, port: gw.port, hostKeyLine, user: connection.spec.credentials?.ssh?.principals[0] }];
+    });
+    await writeSshAgentConfig(entries, opts.agentConfigDir);
+  }
   if (!collectorUrl || !opts.collectorTokenFile) {
     log('warn', 'no collector configured: recordings are written to local files only', {
       dir: opts.recordingsDir,

@@ -15,6 +15,7 @@ import {
 } from '@chaperone/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningStandaloneSidecar, runStandalone } from '../../modes/standalone.js';
+import { gatewayHostKey, writeSshAgentConfig } from './agent-config.js';
 
 let sshd: TestSshd;
 let work: WorkDir;
@@ -81,8 +82,8 @@ beforeAll(async () => {
   });
   adminUrl = `http://127.0.0.1:${sidecar.admin.port}`;
   const pinned = (name: string) => {
-    const gw = sidecar.gateways.get(name) as unknown as { port: number; hostKeyLine: string };
-    return { host: '127.0.0.1', port: gw.port, hostPublicKey: gw.hostKeyLine };
+    const gw = sidecar.gateways.get(name);
+    return { host: '127.0.0.1', port: gw?.port ?? 0, hostPublicKey: (gw && gatewayHostKey(gw)) ?? '' };
   };
   client = await openSshClient(pinned('web-host'));
   noCaClient = await openSshClient(pinned('no-ca-host'));
@@ -158,6 +159,41 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(code).not.toBe(255);
   }, 30_000);
 
+  it('reaches the Connection by name with the ssh_config and known_hosts the sidecar writes', async () => {
+    const gw = sidecar.gateways.get('web-host');
+    const hostKeyLine = gw ? gatewayHostKey(gw) : undefined;
+    expect(hostKeyLine).toMatch(/^ssh-ed25519 /);
+    await writeSshAgentConfig(
+      [{ name: 'web-host', port: gw?.port ?? 0, hostKeyLine: hostKeyLine ?? '' }],
+      client.dir.path,
+    );
+    const r = await client.runAsClient('ssh', [
+      '-F',
+      client.dir.file('ssh_config'),
+      '-o',
+      'BatchMode=yes',
+      'web-host',
+      'uptime',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/load average/);
+    // A gateway presenting another key is refused: the pin is real.
+    await writeSshAgentConfig(
+      [{ name: 'web-host', port: gw?.port ?? 0, hostKeyLine: sshd.hostPublicKey }],
+      client.dir.path,
+    );
+    const wrong = await client.runAsClient('ssh', [
+      '-F',
+      client.dir.file('ssh_config'),
+      '-o',
+      'BatchMode=yes',
+      'web-host',
+      'uptime',
+    ]);
+    expect(wrong.code).toBe(255);
+    expect(wrong.stderr).toMatch(/Host key verification failed|HOST IDENTIFICATION HAS CHANGED/);
+  });
+
   it('fails closed with exit 255 and a clear message when the CA Secret is missing', async () => {
     const r = await noCaClient.ssh([noCaClient.destination, 'uptime']);
     expect(r.code).toBe(255);
@@ -184,7 +220,7 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(shown.stdout).toContain('-----BEGIN OPENSSH PRIVATE KEY-----');
     await expect
       .poll(async () => (await recorded()).events.filter((e) => e.type === 'session.end').length)
-      .toBeGreaterThanOrEqual(6);
+      .toBeGreaterThanOrEqual(7);
     const { events, raw } = await recorded();
     const commands = events.filter((e) => e.type === 'command').map((e) => e.data);
     expect(commands).toContainEqual(
