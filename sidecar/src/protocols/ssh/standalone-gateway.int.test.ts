@@ -9,7 +9,9 @@ import {
   openSshClient,
   repoPath,
   run,
+  startOidcIssuer,
   startSshd,
+  type TestOidcIssuer,
   type TestSshd,
   type WorkDir,
 } from '@chaperone/testkit';
@@ -23,6 +25,7 @@ let sidecar: RunningStandaloneSidecar;
 let client: OpenSshClient;
 let noCaClient: OpenSshClient;
 let adminUrl = '';
+let idp: TestOidcIssuer;
 
 const indent = (text: string) =>
   text
@@ -70,6 +73,7 @@ spec:
 
 beforeAll(async () => {
   sshd = await startSshd();
+  idp = await startOidcIssuer({ clientId: 'chaperone' });
   work = await makeWorkDir('ssh-standalone');
   await writeFile(work.file('config.yaml'), configYaml(await readFile(sshd.userCaKeyPath, 'utf8')));
   sidecar = await runStandalone({
@@ -78,6 +82,7 @@ beforeAll(async () => {
     recordingsDir: work.file('rec'),
     adminPort: 0,
     listenPorts: { 'web-host': 0, 'no-ca-host': 0 },
+    oidc: { issuers: [{ issuer: idp.issuer, audience: 'chaperone' }], require: false, tokenUser: 'oidc' },
     log: () => {},
   });
   adminUrl = `http://127.0.0.1:${sidecar.admin.port}`;
@@ -94,6 +99,7 @@ afterAll(async () => {
   await noCaClient?.remove();
   await sidecar?.stop();
   await sshd?.stop();
+  await idp?.stop();
   await work?.remove();
 });
 
@@ -194,6 +200,41 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(wrong.stderr).toMatch(/Host key verification failed|HOST IDENTIFICATION HAS CHANGED/);
   });
 
+  it('takes an OIDC ID token as the password of user oidc: the session acts for its user', async () => {
+    const login = async (token: string) => {
+      const askpass = client.dir.file('askpass');
+      await client.runAsClient('sh', [
+        '-c',
+        `printf '#!/bin/sh\\necho %s\\n' '${token}' > ${askpass} && chmod 700 ${askpass}`,
+      ]);
+      return client.runAsClient('env', [
+        `SSH_ASKPASS=${askpass}`,
+        'SSH_ASKPASS_REQUIRE=force',
+        'ssh',
+        '-o',
+        'BatchMode=no',
+        '-o',
+        'PreferredAuthentications=password',
+        ...client.options,
+        '-p',
+        String(client.port),
+        'oidc@127.0.0.1',
+        'uptime',
+      ]);
+    };
+    const ok = await login(await idp.mint({ subject: 'alice', groups: ['ops'] }));
+    expect(ok.stdout).toMatch(/load average/);
+    const forged = await login(await idp.mint({ subject: 'mallory', audience: 'someone-else' }));
+    expect(forged.code).toBe(255);
+    expect(forged.stdout).toBe('');
+    const { events } = await recorded();
+    const starts = events.filter((e) => e.type === 'session.start') as unknown as {
+      identity: { user?: string };
+    }[];
+    expect(starts.map((e) => e.identity.user)).toContain('alice');
+    expect(starts.map((e) => e.identity.user)).not.toContain('mallory');
+  });
+
   it('fails closed with exit 255 and a clear message when the CA Secret is missing', async () => {
     const r = await noCaClient.ssh([noCaClient.destination, 'uptime']);
     expect(r.code).toBe(255);
@@ -220,7 +261,7 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(shown.stdout).toContain('-----BEGIN OPENSSH PRIVATE KEY-----');
     await expect
       .poll(async () => (await recorded()).events.filter((e) => e.type === 'session.end').length)
-      .toBeGreaterThanOrEqual(7);
+      .toBeGreaterThanOrEqual(8);
     const { events, raw } = await recorded();
     const commands = events.filter((e) => e.type === 'command').map((e) => e.data);
     expect(commands).toContainEqual(
