@@ -165,6 +165,37 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(code).not.toBe(255);
   }, 30_000);
 
+  it("ends a held command with exit 126 and the approver's reason when the request is denied", async () => {
+    const child = client.spawn('ssh', [client.destination, 'sudo systemctl restart y']);
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    for (let i = 0; i < 100 && !/ar-web-host-[0-9a-f]+/.test(stderr); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(stderr).toContain('chaperone-sidecar approvals approve');
+    const name = /(ar-web-host-[0-9a-f]+)/.exec(stderr)?.[1] ?? '';
+    const denied = await run(process.execPath, [
+      repoPath('sidecar', 'dist', 'cli.js'),
+      'approvals',
+      'deny',
+      name,
+      '--reason',
+      'not now',
+      '--by',
+      'ops-olga',
+      '--admin',
+      adminUrl,
+    ]);
+    expect(denied.code).toBe(0);
+    expect(await exited).toBe(126);
+    expect(stderr).toMatch(
+      /chaperone: denied: access request ar-web-host-[0-9a-f]+ was denied by ops-olga: not now/,
+    );
+  }, 30_000);
+
   it('reaches the Connection by name with the ssh_config and known_hosts the sidecar writes', async () => {
     const gw = sidecar.gateways.get('web-host');
     const hostKeyLine = gw ? gatewayHostKey(gw) : undefined;
@@ -261,7 +292,7 @@ describe('ssh Connection in a standalone sidecar', () => {
     expect(shown.stdout).toContain('-----BEGIN OPENSSH PRIVATE KEY-----');
     await expect
       .poll(async () => (await recorded()).events.filter((e) => e.type === 'session.end').length)
-      .toBeGreaterThanOrEqual(8);
+      .toBeGreaterThanOrEqual(9);
     const { events, raw } = await recorded();
     const commands = events.filter((e) => e.type === 'command').map((e) => e.data);
     expect(commands).toContainEqual(
@@ -276,11 +307,10 @@ describe('ssh Connection in a standalone sidecar', () => {
     );
     const denied = events.filter((e) => e.type === 'denied').map((e) => e.data);
     expect(denied).toContainEqual(expect.objectContaining({ operation: 'rm -rf /tmp/x' }));
-    expect(events.filter((e) => e.type === 'approval.requested')).toHaveLength(1);
-    expect(events.find((e) => e.type === 'approval.decided')?.data).toMatchObject({
-      verdict: 'approved',
-      by: 'ops-olga',
-    });
+    expect(events.filter((e) => e.type === 'approval.requested')).toHaveLength(2);
+    const decided = events.filter((e) => e.type === 'approval.decided').map((e) => e.data);
+    expect(decided).toContainEqual(expect.objectContaining({ verdict: 'approved', by: 'ops-olga' }));
+    expect(decided).toContainEqual(expect.objectContaining({ verdict: 'denied', by: 'ops-olga' }));
     expect(events.filter((e) => e.type === 'credential.issued').length).toBeGreaterThan(0);
     expect(raw).not.toContain('-----BEGIN OPENSSH PRIVATE KEY-----');
     const caKey = await readFile(sshd.userCaKeyPath, 'utf8');
