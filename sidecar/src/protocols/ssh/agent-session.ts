@@ -43,6 +43,8 @@ export class SshAgentSession implements SshSessionHooks {
   private readonly goneListeners = new Set<() => void>();
   /** Commands an approver let through, until their 'command' event is recorded. */
   private readonly approved = new Map<string, number>();
+  /** An approval of one SFTP request covers the session's SFTP: scp and sftp send dozens of requests. */
+  private sftpApproved = false;
 
   constructor(
     private readonly deps: SshSessionDeps,
@@ -89,6 +91,7 @@ export class SshAgentSession implements SshSessionHooks {
     const decision = decideSshOperation(view, op);
     if (decision.action === 'allow') return { verdict: 'allow', rule: decision.rule };
     if (decision.action === 'deny') return this.deny(what, decision.reason, decision.rule);
+    if (op.kind === 'sftp' && this.sftpApproved) return { verdict: 'allow', rule: decision.rule };
     const result = await this.pipeline.awaitApproval(
       {
         policy: decision.policy,
@@ -112,6 +115,7 @@ export class SshAgentSession implements SshSessionHooks {
     );
     if (result === 'gone') return { verdict: 'deny', reason: 'the session ended while waiting for approval' };
     if (result === 'approved') {
+      if (op.kind === 'sftp') this.sftpApproved = true;
       this.approved.set(what, (this.approved.get(what) ?? 0) + 1);
       return { verdict: 'allow', rule: decision.rule };
     }
