@@ -51,7 +51,10 @@ export class SshAgentSession implements SshSessionHooks {
     readonly agent: SshAgentIdentity,
   ) {
     this.pipeline = new SessionPipeline(deps.pipeline, randomUUID(), identityOf(deps.ctx.podIdentity, agent));
-    this.admission = this.admit();
+    // Fail closed on anything unexpected in admission (decide() denies every operation).
+    this.admission = this.admit().catch(
+      (err: Error): Refusal => ({ kind: 'recording-unavailable', message: `chaperone: ${err.message}` }),
+    );
   }
 
   private async admit(): Promise<Admitted | Refusal> {
@@ -173,7 +176,8 @@ export class SshAgentSession implements SshSessionHooks {
         return; // admission records session.start; the asciicast header adds nothing the schema keeps
       case 'session.end':
         for (const onGone of [...this.goneListeners]) onGone();
-        p.end(event.reason);
+        // After admission settles: an agent that leaves during login still gets its recording closed.
+        void this.admission.then(() => p.end(event.reason));
         return;
       case 'command':
       case 'shell':
