@@ -84,7 +84,7 @@ export class KubeRequestHandler {
   constructor(
     private readonly hooks: KubeGatewayHooks,
     private readonly upstream: URL,
-    ca: string | Buffer,
+    ca: string | Buffer | undefined,
     private readonly limits: ExchangeLimits,
   ) {
     this.agent = new Agent({ keepAlive: true, ca, maxSockets: 256 });

@@ -24,13 +24,6 @@ let kubeconfig: string;
 let log = '';
 const SA_TOKEN_SECRET = 'cluster-gateway-token';
 
-const indent = (text: string, n: number) =>
-  text
-    .trim()
-    .split('\n')
-    .map((l) => ' '.repeat(n) + l)
-    .join('\n');
-
 async function admin(args: string[]): Promise<string> {
   const r = await cp.kubectl(args);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
@@ -46,7 +39,7 @@ spec:
   type: kubernetes
   endpoint:
     url: ${cp.server}
-    tls: { caSecretRef: { name: cluster-ca, key: ca.crt } }
+    caBundle: ${Buffer.from(ca).toString('base64')}
   listen: { port: ${port} }
   credentials:
     kubernetes:
@@ -57,13 +50,6 @@ apiVersion: v1
 kind: Secret
 metadata: { name: ${SA_TOKEN_SECRET} }
 stringData: { token: ${token} }
----
-apiVersion: v1
-kind: Secret
-metadata: { name: cluster-ca }
-stringData:
-  ca.crt: |
-${indent(ca, 4)}
 ---
 apiVersion: chaperone.dev/v1alpha1
 kind: AccessPolicy
