@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { chmod, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** File names in the agent-config folder; the operator's KUBECONFIG env points at this one. */
@@ -36,6 +36,8 @@ export async function writeAgentKubeconfig(
   const path = join(dir, AGENT_KUBECONFIG);
   const tmp = `${path}.tmp-${process.pid}`;
   await writeFile(tmp, agentKubeconfig(connections), { mode: 0o644 });
+  // The process umask would otherwise decide whether the agent can read it.
+  await chmod(tmp, 0o644);
   await rename(tmp, path);
   return path;
 }
