@@ -221,6 +221,18 @@ describe('kubectl through a standalone sidecar', () => {
     expect(await admin(['get', 'pod', 'api', '-n', 'default', '-o', 'name'])).toContain('pod/api');
   });
 
+  it('refuses impersonation and unverifiable tokens with a Status, and keeps serving', async () => {
+    const url = `http://127.0.0.1:${port}/api/v1/namespaces/default/configmaps`;
+    const imp = await fetch(url, { headers: { 'Impersonate-User': 'system:admin' } });
+    expect(imp.status).toBe(403);
+    expect(await imp.json()).toMatchObject({ kind: 'Status', code: 403 });
+    // No TokenVerifier is configured here: a bearer token cannot be checked, so it is refused.
+    const bearer = await fetch(url, { headers: { Authorization: 'Bearer forged' } });
+    expect(bearer.status).toBe(401);
+    const after = await kubectl(['get', 'configmaps', '-n', 'default', '-o', 'name']);
+    expect(after.stdout).toContain('configmap/app-config');
+  });
+
   it('redacts Secret values in kubectl get secret -o yaml', async () => {
     const r = await kubectl(['get', 'secret', 'db-password', '-n', 'default', '-o', 'yaml']);
     expect(r.code).toBe(0);
