@@ -41,6 +41,29 @@ export interface RecordingEventBase<T extends RecordingEventType, D> {
 
 export type Decision = 'allowed' | 'denied' | 'approved' | 'pending';
 
+/**
+ * An SSH command, or one Kubernetes API request. The Kubernetes fields are set for Kubernetes
+ * requests only (RBAC's attributes, so that sessions can be searched by verb, resource, namespace).
+ */
+export interface CommandData {
+  text: string;
+  decision: Decision;
+  reason?: string;
+  verb?: string;
+  /** '' is the core group. */
+  apiGroup?: string;
+  resource?: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  /** HTTP status answered to the agent (0: it went away first). */
+  status?: number;
+  /** Secret values redacted in the response. */
+  redactedValues?: number;
+  /** The body of a write, Secret values redacted (JSON), when it could be parsed. */
+  body?: string;
+}
+
 export type RecordingEvent =
   | RecordingEventBase<
       'session.start',
@@ -71,7 +94,7 @@ export type RecordingEvent =
         executions?: number;
       }
     >
-  | RecordingEventBase<'command', { text: string; decision: Decision; reason?: string }>
+  | RecordingEventBase<'command', CommandData>
   | RecordingEventBase<'output', { asciicast: Array<[number, 'o' | 'i', string]> }>
   | RecordingEventBase<'approval.requested', { request: string; text: string; reasons: string[] }>
   | RecordingEventBase<
@@ -184,7 +207,20 @@ const DATA_SPECS: DataSpecs = {
     error: optionalText,
     executions: { kind: 'count', optional: true },
   },
-  command: { text: text(), decision: text({ oneOf: DECISIONS }), reason: optionalText },
+  command: {
+    text: text(),
+    decision: text({ oneOf: DECISIONS }),
+    reason: optionalText,
+    verb: optionalText,
+    apiGroup: optionalText,
+    resource: optionalText,
+    subresource: optionalText,
+    namespace: optionalText,
+    name: optionalText,
+    status: { kind: 'count', optional: true },
+    redactedValues: { kind: 'count', optional: true },
+    body: optionalText,
+  },
   output: { asciicast: { kind: 'asciicast' } },
   'approval.requested': { request: text({ nonEmpty: true }), text: text(), reasons: { kind: 'strings' } },
   'approval.decided': {

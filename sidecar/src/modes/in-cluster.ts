@@ -14,6 +14,7 @@ import type { PolicyViewFactory } from '../pipeline/policy-view.js';
 import { protocols } from '../protocols/index.js';
 import { type RunningSidecar, runSidecar } from '../runtime/run-sidecar.js';
 import { servableConnections } from '../runtime/served-connections.js';
+import { writeAgentKubeconfig } from './agent-config.js';
 
 export interface InClusterOptions {
   brokerUrl: string;
@@ -105,6 +106,14 @@ export async function runInCluster(opts: InClusterOptions): Promise<RunningInClu
     oidc: opts.oidc,
     log,
   });
+  const kube = served
+    .filter(({ connection }) => connection.spec.type === 'kubernetes')
+    .map(({ connection }) => {
+      const name = connection.metadata.name ?? '';
+      return { name, port: sidecar.gateways.get(name)?.port ?? connection.spec.listen.port };
+    });
+  // Written once the listeners are up, so a kubectl that finds the file finds the sidecar.
+  if (opts.agentConfigDir && kube.length) await writeAgentKubeconfig(opts.agentConfigDir, kube);
   if (!collectorUrl || !opts.collectorTokenFile) {
     log('warn', 'no collector configured: recordings are written to local files only', {
       dir: opts.recordingsDir,

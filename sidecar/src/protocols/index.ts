@@ -1,5 +1,6 @@
 // The protocol registry: one module per Connection type. Adding a protocol means adding its folder
 // here and its entry below; nothing in runtime/, modes/ or pipeline/ changes (see ../README.md).
+import { kubernetesProtocol } from './kubernetes/index.js';
 import { postgresProtocol } from './postgres/index.js';
 import type { ProtocolRegistry } from './types.js';
 import { unsupportedProtocol } from './unsupported.js';
@@ -7,7 +8,7 @@ import { unsupportedProtocol } from './unsupported.js';
 export const protocols: ProtocolRegistry = {
   postgres: postgresProtocol,
   ssh: unsupportedProtocol('ssh'),
-  kubernetes: unsupportedProtocol('kubernetes'),
+  kubernetes: kubernetesProtocol,
 };
 
 export type {
