@@ -27,6 +27,7 @@ export const NAMED_TYPES: Readonly<Record<string, Readonly<Record<string, string
     'spec.credentials.ssh.caSecretRef': 'SSHCASecretRef',
     'spec.credentials.kubernetes': 'KubernetesCredentials',
     'spec.credentials.kubernetes.serviceAccountRef': 'ServiceAccountRef',
+    'spec.credentials.kubernetes.tokenSecretRef': 'KubernetesTokenSecretRef',
   },
   AccessPolicy: {
     spec: 'AccessPolicySpec',

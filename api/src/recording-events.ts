@@ -41,6 +41,33 @@ export interface RecordingEventBase<T extends RecordingEventType, D> {
 
 export type Decision = 'allowed' | 'denied' | 'approved' | 'pending';
 
+/**
+ * An SSH command, or one Kubernetes API request. The Kubernetes fields are set for Kubernetes
+ * requests only (RBAC's attributes, so that sessions can be searched by verb, resource, namespace).
+ */
+export interface CommandData {
+  text: string;
+  decision: Decision;
+  reason?: string;
+  verb?: string;
+  /** '' is the core group. */
+  apiGroup?: string;
+  resource?: string;
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+  /** HTTP status answered to the agent (0: it went away first). */
+  status?: number;
+  /** Secret values redacted in the response. */
+  redactedValues?: number;
+  /** The body of a write, Secret values redacted (JSON), when it could be parsed. */
+  body?: string;
+  /** ssh: the command's exit status once it finished (absent while pending or when killed by a signal). */
+  exitStatus?: number;
+  exitSignal?: string;
+  durationMs?: number;
+}
+
 export type RecordingEvent =
   | RecordingEventBase<
       'session.start',
@@ -71,18 +98,7 @@ export type RecordingEvent =
         executions?: number;
       }
     >
-  | RecordingEventBase<
-      'command',
-      {
-        text: string;
-        decision: Decision;
-        reason?: string;
-        /** ssh: the command's exit status once it finished (absent while pending or when killed by a signal). */
-        exitStatus?: number;
-        exitSignal?: string;
-        durationMs?: number;
-      }
-    >
+  | RecordingEventBase<'command', CommandData>
   | RecordingEventBase<'output', { asciicast: Array<[number, 'o' | 'i', string]> }>
   | RecordingEventBase<'approval.requested', { request: string; text: string; reasons: string[] }>
   | RecordingEventBase<
@@ -199,6 +215,15 @@ const DATA_SPECS: DataSpecs = {
     text: text(),
     decision: text({ oneOf: DECISIONS }),
     reason: optionalText,
+    verb: optionalText,
+    apiGroup: optionalText,
+    resource: optionalText,
+    subresource: optionalText,
+    namespace: optionalText,
+    name: optionalText,
+    status: { kind: 'count', optional: true },
+    redactedValues: { kind: 'count', optional: true },
+    body: optionalText,
     exitStatus: { kind: 'count', optional: true },
     exitSignal: optionalText,
     durationMs: { kind: 'count', optional: true },

@@ -262,12 +262,19 @@ describe('recording pipeline: sidecar spool → collector', () => {
     ]);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true, ended: true, problems: [] });
-    // Restarting again closes nothing more.
+    // Restarting again never closes a session twice. (A session that some other client had open
+    // at the second kill is closed too, once: on a loaded machine one was seen.)
     const [again] = [...procs].filter((p) => p.spawnargs.some((a) => a.includes('sidecar')));
     if (again) await kill9(again);
     await startSidecar();
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await endedByRestart()).toEqual([id]);
+    const afterSecond = await endedByRestart();
+    expect(afterSecond).toContain(id);
+    for (const sid of afterSecond) {
+      const d = await auditor(`/v1/sessions/${encodeURIComponent(sid)}`);
+      const ends = (d.body.events as Array<{ type: string }>).filter((e) => e.type === 'session.end');
+      expect(ends, sid).toHaveLength(1);
+    }
     // Everything the spool keeps is owner-only.
     const spool = join(work, 'spool');
     expect((await stat(spool)).mode & 0o777).toBe(0o700);

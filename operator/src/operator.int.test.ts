@@ -624,6 +624,48 @@ spec:
       const whoami = await selfSubjectReview(kube.body.token);
       expect(whoami).toBe(`system:serviceaccount:${NS}:cluster-reader`);
 
+      // The injected sidecar gets such a token from the broker itself and serves the agent's
+      // kubectl through the kubeconfig it writes into the shared agent-config folder.
+      await kubectl(['apply', '-f', '-'], {
+        input: `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: pod-reader, namespace: ${NS} }
+rules: [{ apiGroups: [''], resources: [pods], verbs: [get, list] }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: cluster-reader-pods, namespace: ${NS} }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader }
+subjects: [{ kind: ServiceAccount, name: cluster-reader, namespace: ${NS} }]
+---
+apiVersion: chaperone.dev/v1alpha1
+kind: AccessPolicy
+metadata: { name: cluster-readers, namespace: ${NS} }
+spec:
+  subjects: [{ kind: ServiceAccount, name: orders-agent }]
+  connections: { names: [cluster-api] }
+  rules:
+    - { name: read-pods, action: allow, kubernetes: { verbs: [get, list], resources: [pods] } }
+  approval: { approvers: { groups: [sre] } }
+`,
+      });
+      expect(pod.spec?.automountServiceAccountToken).toBe(false);
+      const workDir = await mkdtemp(join(dir, 'sidecar-kube-'));
+      const kubeSidecar = await startInjectedSidecar(cp, pod, { workDir, adminPort: await freePort() });
+      try {
+        const agentKubectl = (args: string[]) =>
+          run(cp.kubectlPath, ['--kubeconfig', join(workDir, 'agent', 'kubeconfig'), ...args]);
+        const pods = await agentKubectl(['get', 'pods', '-n', NS, '-o', 'name']);
+        expect(pods.stderr).toBe('');
+        expect(pods.stdout).toContain('pod/ops-agent');
+        const denied = await agentKubectl(['get', 'secrets', '-n', NS]);
+        expect(denied.code).not.toBe(0);
+        expect(denied.stderr).toContain('no rule allows');
+      } finally {
+        await kubeSidecar.stop();
+      }
+
       // orders-db exists and this pod's ServiceAccount may use it elsewhere, but this pod did not
       // declare it: refused even with a valid token.
       const refused = await postJson(broker, ca, token, { connection: 'orders-db', type: 'postgres' });

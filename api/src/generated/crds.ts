@@ -954,6 +954,7 @@ export interface SSHCASecretRef {
  */
 export interface KubernetesCredentials {
   serviceAccountRef: ServiceAccountRef;
+  tokenSecretRef?: KubernetesTokenSecretRef;
   /**
    * Lifetime of each token, as a Go duration, between 10m (the TokenRequest minimum of 600s) and 24h. Default 10m.
    *
@@ -973,6 +974,21 @@ export interface ServiceAccountRef {
    * Namespace of the ServiceAccount. Defaults to the Connection's namespace.
    */
   namespace?: string;
+}
+/**
+ * Standalone mode only (a sidecar without the operator): a Secret in the sidecar's config folder holding a bearer token of serviceAccountRef, used as is. The operator ignores it; in a cluster tokens are always minted per TokenRequest.
+ */
+export interface KubernetesTokenSecretRef {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
+  /**
+   * Key in the Secret holding the token. Default token.
+   *
+   * @default "token"
+   */
+  key?: string;
 }
 /**
  * Observed state of the Connection, written by the operator.

@@ -68,6 +68,9 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
       Querystring: {
         identity?: string;
         group?: string;
+        verb?: string;
+        resource?: string;
+        namespace?: string;
         connection?: string;
         from?: string;
         to?: string;
@@ -95,6 +98,23 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
                 description: 'ServiceAccount (namespace/name) or user, exact',
               },
               group: { type: 'string', maxLength: 512, description: 'a group of the identity, exact' },
+              verb: {
+                type: 'string',
+                maxLength: 64,
+                description:
+                  'Kubernetes sessions with an API request of this verb (get, list, delete…), exact',
+              },
+              resource: {
+                type: 'string',
+                maxLength: 253,
+                description:
+                  'Kubernetes sessions with an API request on this resource (pods, secrets…), exact',
+              },
+              namespace: {
+                type: 'string',
+                maxLength: 253,
+                description: 'Kubernetes sessions with an API request in this namespace, exact',
+              },
               connection: { type: 'string', maxLength: 512 },
               from: {
                 type: 'string',
@@ -132,7 +152,17 @@ export function registerAuditorRoutes(app: FastifyInstance, opts: AuditorRouteOp
       async (req, reply) => {
         const q = req.query;
         const query: SessionQuery = { limit: q.limit };
-        for (const key of ['identity', 'group', 'connection', 'decision', 'text'] as const) {
+        const keys = [
+          'identity',
+          'group',
+          'verb',
+          'resource',
+          'namespace',
+          'connection',
+          'decision',
+          'text',
+        ] as const;
+        for (const key of keys) {
           if (q[key] !== undefined && q[key] !== '') Object.assign(query, { [key]: q[key] });
         }
         const parsed = parseTimeRange(q);

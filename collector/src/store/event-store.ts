@@ -40,6 +40,12 @@ export interface SessionQuery {
   /** A ServiceAccount (`namespace/name`) or a user, exactly. */
   identity?: string;
   group?: string;
+  /** Kubernetes sessions with at least one API request of this verb ('delete'), exactly. */
+  verb?: string;
+  /** … on this resource ('pods', without group or subresource), exactly. */
+  resource?: string;
+  /** … in this namespace, exactly. */
+  namespace?: string;
   connection?: string;
   /** Sessions that were active at some point in [from, to]. */
   from?: Date;

@@ -23,7 +23,11 @@ export interface EventRow {
   canonical: string;
 }
 
-export type SubjectKind = 'identity' | 'group';
+/**
+ * 'identity' and 'group' come from every event; the `kube-*` kinds from Kubernetes API requests
+ * (command events that carry RBAC attributes), so sessions can be found by what they did.
+ */
+export type SubjectKind = 'identity' | 'group' | 'kube-verb' | 'kube-resource' | 'kube-namespace';
 
 export interface SessionDelta {
   sessionId: string;
@@ -208,6 +212,11 @@ export function summarize(inserted: readonly PreparedEvent[]): SessionDelta[] {
     add('identity', e.identity.serviceAccount);
     add('identity', e.identity.user);
     for (const g of e.identity.groups) add('group', g);
+    if (e.type === 'command') {
+      add('kube-verb', e.data.verb);
+      add('kube-resource', e.data.resource);
+      add('kube-namespace', e.data.namespace);
+    }
   }
   return [...bySession.values()].sort((a, b) => (a.sessionId < b.sessionId ? -1 : 1));
 }

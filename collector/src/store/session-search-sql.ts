@@ -43,6 +43,9 @@ export function sessionSearchSql(q: SessionQuery, d: SearchDialect): string {
   };
   if (q.identity !== undefined) subject('si', 'identity', q.identity);
   if (q.group !== undefined) subject('sg', 'group', q.group);
+  if (q.verb !== undefined) subject('kv', 'kube-verb', q.verb);
+  if (q.resource !== undefined) subject('kr', 'kube-resource', q.resource);
+  if (q.namespace !== undefined) subject('kn', 'kube-namespace', q.namespace);
   if (q.connection !== undefined) where.push(`s.connection = ${d.param(q.connection)}`);
   if (q.to) where.push(`s.${d.startColumn} <= ${d.param(d.time(q.to.getTime()))}`);
   if (q.from) where.push(`s.${d.endColumn} >= ${d.param(d.time(q.from.getTime()))}`);

@@ -221,6 +221,51 @@ export function describeEventStoreContract(name: string, harness: StoreHarness):
       expect(await ids(store, { connection: 'bastion', decision: 'denied' })).toEqual([]);
     });
 
+    it('finds Kubernetes sessions by the verb, resource and namespace of their API requests', async () => {
+      const kube = (id: string, startMs: number, requests: Array<[string, string, string | undefined]>) => {
+        const b = new RecordingBuilder(id, {
+          startMs,
+          connection: 'cluster-api',
+          identity: { serviceAccount: 'agents/deploy-bot', groups: [] },
+        }).add('session.start', { protocol: 'kubernetes', client: '127.0.0.1:16443' });
+        for (const [verb, resource, namespace] of requests)
+          b.add('command', {
+            text: `${verb} ${resource}${namespace ? ` in namespace "${namespace}"` : ''}`,
+            decision: verb === 'delete' ? 'denied' : 'allowed',
+            verb,
+            apiGroup: '',
+            resource,
+            ...(namespace ? { namespace } : {}),
+            status: verb === 'delete' ? 403 : 200,
+            redactedValues: 0,
+          });
+        return b.events;
+      };
+      await store.appendBatch(
+        prepare([
+          ...kube('k1', T0, [
+            ['list', 'pods', 'shop'],
+            ['delete', 'pods', 'prod'],
+          ]),
+          ...kube('k2', T0 + HOUR, [
+            ['get', 'secrets', 'shop'],
+            ['list', 'namespaces', undefined],
+          ]),
+          ...sqlSession('s-sql', { startMs: T0 + 2 * HOUR }),
+        ]),
+      );
+      expect(await ids(store, { verb: 'delete' })).toEqual(['k1']);
+      expect(await ids(store, { verb: 'list' })).toEqual(['k2', 'k1']);
+      expect(await ids(store, { resource: 'secrets' })).toEqual(['k2']);
+      expect(await ids(store, { namespace: 'shop' })).toEqual(['k2', 'k1']);
+      expect(await ids(store, { namespace: 'prod', verb: 'delete', resource: 'pods' })).toEqual(['k1']);
+      // Each filter is "some request of the session", not "one request with all three".
+      expect(await ids(store, { namespace: 'shop', verb: 'delete' })).toEqual(['k1']);
+      expect(await ids(store, { verb: 'DELETE' })).toEqual([]);
+      expect(await ids(store, { identity: 'agents/deploy-bot', resource: 'namespaces' })).toEqual(['k2']);
+      expect(await ids(store, { text: 'delete pods' })).toEqual(['k1']);
+    });
+
     it('pages through many sessions with a keyset cursor: every session once, newest first', async () => {
       const batch: RecordingEvent[] = [];
       const expected: Array<{ id: string; start: number; group: string }> = [];

@@ -164,7 +164,21 @@ function checkInjectedShape(
   // Existing annotations, volumes, containers and env survive.
   for (const [k, v] of Object.entries(before.metadata?.annotations ?? {}))
     expect(pod.metadata?.annotations?.[k]).toBe(v);
-  for (const v of before.spec?.volumes ?? []) expect(pod.spec?.volumes).toContainEqual(v);
+  const kube = connections.some((c) => c.spec.type === 'kubernetes');
+  // The pod's own API token volume is the one that goes (Kubernetes Connections: the sidecar holds
+  // the only way to the API server).
+  for (const v of before.spec?.volumes ?? []) {
+    if (kube && v.name.startsWith('kube-api-access-'))
+      expect(pod.spec?.volumes?.some((x) => x.name === v.name)).toBe(false);
+    else expect(pod.spec?.volumes).toContainEqual(v);
+  }
+  if (kube) {
+    expect(pod.spec?.automountServiceAccountToken).toBe(false);
+    for (const c of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])])
+      expect(
+        (c.volumeMounts ?? []).some((m) => m.mountPath.startsWith('/var/run/secrets/kubernetes.io/')),
+      ).toBe(false);
+  }
   expect(pod.spec?.containers.map((x) => x.name)).toEqual(before.spec?.containers.map((x) => x.name));
 
   const init = pod.spec?.initContainers ?? [];

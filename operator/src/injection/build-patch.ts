@@ -504,8 +504,25 @@ export function buildPatch(
         ops.push({ op: 'replace', path: `/spec/volumes/${i}`, value: volume });
     }
 
+  // The agent's own ServiceAccount token would let it talk to the API server around the sidecar.
+  const kube = connections.some((c) => c.spec.type === 'kubernetes');
+  const apiTokenVolumes = kube ? apiTokenVolumeIndices(spec.volumes) : [];
+  if (kube) {
+    // Removals last and from the end: the adds above only appended, so these indices still hold.
+    for (const i of [...apiTokenVolumes].reverse()) ops.push({ op: 'remove', path: `/spec/volumes/${i}` });
+    if (spec.automountServiceAccountToken !== false)
+      ops.push({ op: 'add', path: '/spec/automountServiceAccountToken', value: false });
+  }
+  const apiTokenNames = new Set(apiTokenVolumes.map((i) => spec.volumes?.[i]?.name));
+
   const wanted = agentEnv(connections);
   for (const { container, path } of agentContainers(pod)) {
+    if (kube) {
+      const drop = (container.volumeMounts ?? [])
+        .map((m, i) => ({ m, i }))
+        .filter(({ m }) => apiTokenNames.has(m.name) || normalPath(m.mountPath) === SERVICE_ACCOUNT_DIR);
+      for (const { i } of drop.reverse()) ops.push({ op: 'remove', path: `${path}/volumeMounts/${i}` });
+    }
     const missing = wanted.filter((w) => !(container.env ?? []).some((e) => e.name === w.name));
     if (!container.env) {
       if (missing.length) ops.push({ op: 'add', path: `${path}/env`, value: missing });
@@ -531,6 +548,24 @@ export function buildPatch(
   } else if (!sameJson(init[0], sidecar))
     ops.push({ op: 'replace', path: '/spec/initContainers/0', value: sidecar });
   return ops;
+}
+
+/** Where the kubelet mounts a pod's own ServiceAccount token (the ServiceAccount admission plugin). */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/**
+ * Volumes the ServiceAccount admission plugin added for the pod's API token (`kube-api-access-*`,
+ * a projection of a token without audience, the CA and the namespace), in index order. They ran
+ * before this webhook, so `automountServiceAccountToken: false` alone would not take them away.
+ */
+function apiTokenVolumeIndices(volumes: readonly V1Volume[] | undefined): number[] {
+  const out: number[] = [];
+  (volumes ?? []).forEach((v, i) => {
+    const sources = v.projected?.sources ?? [];
+    const apiToken = sources.some((s) => s.serviceAccountToken && !s.serviceAccountToken.audience);
+    if (v.name.startsWith('kube-api-access-') && apiToken) out.push(i);
+  });
+  return out;
 }
 
 /** Structural equality of JSON values, ignoring key order. */

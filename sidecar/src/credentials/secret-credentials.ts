@@ -30,9 +30,7 @@ export class SecretCredentialSource implements CredentialSource {
   ): Promise<CredentialOf<R['type']>> {
     if (request.type === 'ssh')
       return this.sshCertificate(name, request.publicKey) as CredentialOf<R['type']>;
-    if (request.type !== 'postgres') {
-      throw new Error(`standalone mode has no ${request.type} credentials for connection ${name} yet`);
-    }
+    if (request.type === 'kubernetes') return this.kubernetesToken(name) as CredentialOf<R['type']>;
     const conn = this.connections.find((c) => c.metadata.name === name);
     const ref = conn?.spec.credentials?.postgres?.adminSecretRef;
     if (!conn || !ref) throw new Error(`connection ${name} has no postgres credentials block`);
@@ -90,6 +88,27 @@ export class SecretCredentialSource implements CredentialSource {
       principals: cert.principals,
       expiresAt: cert.expiresAt,
       description: cert.description,
+    };
+  }
+
+  /** A bearer token from the Secret `tokenSecretRef` names (a ServiceAccount token, used as is). */
+  private kubernetesToken(name: string): CredentialOf<'kubernetes'> {
+    const conn = this.connections.find((c) => c.metadata.name === name);
+    const ref = conn?.spec.credentials?.kubernetes?.tokenSecretRef;
+    if (!conn || !ref) {
+      throw new Error(`connection ${name} has no credentials.kubernetes.tokenSecretRef (needed standalone)`);
+    }
+    const secret = this.secrets.get(ref.name);
+    if (!secret)
+      throw new Error(`Secret ${ref.name} (referenced by connection ${name}) is not in the config folder`);
+    const key = ref.key ?? 'token';
+    const token = secret[key]?.trim();
+    if (!token) throw new Error(`Secret ${ref.name} needs the key "${key}" with a bearer token`);
+    const sa = conn.spec.credentials.kubernetes?.serviceAccountRef;
+    return {
+      type: 'kubernetes',
+      token,
+      description: `static token from secret ${ref.name}${sa ? ` (ServiceAccount ${sa.namespace ?? '-'}/${sa.name})` : ''}`,
     };
   }
 }

@@ -15,6 +15,7 @@ import { protocols } from '../protocols/index.js';
 import { gatewayHostKey, writeSshAgentConfig } from '../protocols/ssh/agent-config.js';
 import { type RunningSidecar, runSidecar } from '../runtime/run-sidecar.js';
 import { servableConnections } from '../runtime/served-connections.js';
+import { writeAgentKubeconfig } from './agent-config.js';
 
 export interface InClusterOptions {
   brokerUrl: string;
@@ -106,6 +107,14 @@ export async function runInCluster(opts: InClusterOptions): Promise<RunningInClu
     oidc: opts.oidc,
     log,
   });
+  const kube = served
+    .filter(({ connection }) => connection.spec.type === 'kubernetes')
+    .map(({ connection }) => {
+      const name = connection.metadata.name ?? '';
+      return { name, port: sidecar.gateways.get(name)?.port ?? connection.spec.listen.port };
+    });
+  // Written once the listeners are up, so a kubectl that finds the file finds the sidecar.
+  if (opts.agentConfigDir && kube.length) await writeAgentKubeconfig(opts.agentConfigDir, kube);
   if (opts.agentConfigDir) {
     // ssh_config + known_hosts for the agent (CHAPERONE_SSH_CONFIG): host keys exist only once the gateways run.
     const entries = served.flatMap(({ connection }) => {

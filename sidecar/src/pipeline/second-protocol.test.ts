@@ -316,11 +316,8 @@ describe('a second protocol on the registry and the pipeline', () => {
     expect(events(sinks[0]).filter((e) => e.type === 'approval.decided')).toEqual([]);
   });
 
-  it('keeps unbuilt protocols out of the registry: they refuse to start', () => {
+  it('serves every Connection type: no protocol is left unbuilt', () => {
     expect(protocols.ssh.supported).toBe(true);
-    expect(protocols.kubernetes.supported).toBe(false);
-    expect(() => protocols.kubernetes.targetOf(conn, undefined)).toThrow(
-      /kubernetes gateway is not implemented yet/,
-    );
+    expect(protocols.kubernetes.supported).toBe(true);
   });
 });

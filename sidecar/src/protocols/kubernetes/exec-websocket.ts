@@ -29,7 +29,7 @@ const MAX_FRAME = 16 * 1024 * 1024;
 export interface ExecDeps {
   hooks: KubeGatewayHooks;
   upstream: URL;
-  ca: string | Buffer;
+  ca: string | Buffer | undefined;
 }
 
 /** A WebSocket upgrade for pods/exec or pods/attach offering a channel protocol we speak. */

@@ -80,9 +80,10 @@ export interface KubeGatewayHooks {
   /**
    * Secret values are redacted unless this returns true for that Secret (e.g. Helm's release
    * Secrets, type `helm.sh/release.v1`, which Helm must read back). Called per Secret in a
-   * response; it must be synchronous and cheap.
+   * response, with the on-behalf-of identity of the request (absent: the pod's); it must be
+   * synchronous and cheap.
    */
-  revealSecret?(secret: SecretIdentity): boolean;
+  revealSecret?(secret: SecretIdentity, identity?: KubeAgentIdentity): boolean;
   /**
    * Policy for hypothetical attributes, without approvals or records (for `kubectl auth can-i`:
    * SelfSubjectAccessReviews are answered policy ∧ RBAC). Absent: reviews pass through (RBAC of

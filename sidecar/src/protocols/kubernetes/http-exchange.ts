@@ -84,12 +84,11 @@ export class KubeRequestHandler {
   constructor(
     private readonly hooks: KubeGatewayHooks,
     private readonly upstream: URL,
-    ca: string | Buffer,
+    ca: string | Buffer | undefined,
     private readonly limits: ExchangeLimits,
   ) {
     this.agent = new Agent({ keepAlive: true, ca, maxSockets: 256 });
-    const reveal = hooks.revealSecret?.bind(hooks);
-    this.deliveryLimits = { ...limits, ...(reveal ? { reveal } : {}) };
+    this.deliveryLimits = limits;
   }
 
   close(): void {
@@ -152,14 +151,19 @@ export class KubeRequestHandler {
   ): Promise<void> {
     const attrs = ex.attributes!;
     res.once('close', () => up.destroy());
+    // Whether a Secret may be shown depends on who asks (each identity has its own policies).
+    const hooks = this.hooks;
+    const limits: DeliveryLimits = hooks.revealSecret
+      ? { ...this.deliveryLimits, reveal: (s) => hooks.revealSecret?.(s, ex.identity) ?? false }
+      : this.deliveryLimits;
     let delivery: Delivery;
     try {
       if (review) {
         const transform = (d: unknown) => this.applyPolicyToReview(d, ex.identity);
-        delivery = await deliverRedactedBody(up, res, this.deliveryLimits, transform);
+        delivery = await deliverRedactedBody(up, res, limits, transform);
       } else if (!carriesSecrets(attrs)) delivery = await deliverRaw(up, res);
-      else if (attrs.verb === 'watch') delivery = await deliverRedactedWatch(up, res, this.deliveryLimits);
-      else delivery = await deliverRedactedBody(up, res, this.deliveryLimits);
+      else if (attrs.verb === 'watch') delivery = await deliverRedactedWatch(up, res, limits);
+      else delivery = await deliverRedactedBody(up, res, limits);
     } catch (err) {
       up.destroy();
       const msg =

@@ -16,8 +16,8 @@ import { rawStatusResponse } from './status.js';
 export interface KubeGatewayOptions {
   /** https://host:port of the API server. */
   upstreamUrl: string;
-  /** PEM CA bundle that signs the API server's certificate. */
-  upstreamCa: string | Buffer;
+  /** PEM CA bundle that signs the API server's certificate; absent: the system trust store. */
+  upstreamCa?: string | Buffer;
   hooks: KubeGatewayHooks;
   /** Loopback port; 0 picks a free one. */
   port?: number;

@@ -98,8 +98,10 @@ describe('SSH gateway: bounded memory and hostile input', () => {
       7500,
     );
     expect(down.result.stdout.trim()).toBe(String(200 * MB));
-    expect(up.earlyMb).toBeLessThan(12);
-    expect(down.earlyMb).toBeLessThan(12);
+    // Measured in the test's own process (the gateway runs in it): a few MB alone, 16 MB once with
+    // the whole suite in parallel; without backpressure it is 200 MB and more.
+    expect(up.earlyMb).toBeLessThan(50);
+    expect(down.earlyMb).toBeLessThan(50);
     // Overall: the windows plus garbage the GC has not returned yet from streaming 200 MB through
     // two encrypted legs in this process.
     expect(up.peakMb).toBeLessThan(150);
